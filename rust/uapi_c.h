@@ -1,0 +1,12 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/* ABI constants computed by the C compiler, for the Rust side to check. */
+#ifndef COPY_RANGE_UAPI_C_H
+#define COPY_RANGE_UAPI_C_H
+
+#include <linux/types.h>
+
+extern const u32 copy_range_c_ioc_copy;
+extern const u32 copy_range_c_args_size;
+extern const u32 copy_range_c_args_offsets[7];
+
+#endif /* COPY_RANGE_UAPI_C_H */
