@@ -1,0 +1,57 @@
+# SPDX-License-Identifier: GPL-2.0
+#
+# copy_range: build, boot and test.  Every target does its own set-up
+# ("deps" is a quick no-op once satisfied), so on a fresh machine
+#
+#   make run      boots the VM and shows copy_range at work (main job)
+#   make check    runs every test and ends with "N passed, N failed"
+#
+# Kernels and module builds are cached in $(CACHE), outside the checkout.
+
+CACHE ?= $(HOME)/.cache/copy_range
+export COPY_RANGE_CACHE := $(CACHE)
+
+# Kernel for "make vm": debug (KASAN, lockdep) or plain.
+KERNEL ?= debug
+# Extra make arguments for the module build, e.g. CLIPPY=1.
+KBUILD_ARGS ?=
+
+.PHONY: all deps kernel kernel-debug kernel-plain module module-debug module-plain \
+	vm run check selftests clean
+
+all: module
+
+deps:
+	@bash tools/deps.sh
+
+kernel: kernel-debug kernel-plain
+
+kernel-debug kernel-plain: kernel-%: deps
+	@tools/kernel/build.sh $*
+
+module: module-debug module-plain
+
+module-debug module-plain: module-%: deps
+	@tools/kernel/module.sh $* $(KBUILD_ARGS) >/dev/null
+
+# make vm               an interactive shell in the VM (exit it to power off)
+# make vm CMD='...'     runs one command in the VM; its exit status is make's
+export CMD
+vm: deps
+	@kdir=$$(tools/kernel/module.sh $(KERNEL)) && \
+	if [ -n "$$CMD" ]; then \
+		tools/vm/run-vm --kdir "$$kdir" -- bash -c "$$CMD"; \
+	else \
+		tools/vm/run-vm --kdir "$$kdir" --interactive; \
+	fi
+
+run: deps
+	@kdir=$$(tools/kernel/module.sh plain) && \
+	tools/vm/run-vm --kdir "$$kdir" -- $(CURDIR)/tools/vm/demo.sh
+
+check: deps
+	@tools/testing/check.sh
+
+clean:
+	rm -f rust/uapi_generated.rs
+	$(MAKE) -C tools/testing/selftests/copy_range clean KSFT_DIR=.

@@ -1,0 +1,189 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: GPL-2.0
+"""Turns one test VM run into one line per test and the closing tally.
+
+Reads a run directory written by tools/vm/run-vm (--keep): the kernel's
+console log (KUnit's KTAP, and any oops/WARN/BUG/KASAN/lockdep report), the
+command's output (the selftests' TAP, framed by run-selftests.sh) and the
+status files of guest-init.  Host-side results (already counted) can be
+added with --host-passed/--host-failed.  Exits 1 if anything failed.
+"""
+
+import argparse
+import os
+import re
+import sys
+
+TIMESTAMP = re.compile(r"^\[\s*\d+\.\d+\]\s?")
+RESULT = re.compile(r"^(not ok|ok) (\d+) (?:- )?([^#]*?)\s*(?:#\s*(.*))?$")
+
+# Lines that mean the kernel found a bug in itself or in the module.  A clean
+# run prints none of them.
+KERNEL_PROBLEMS = re.compile(
+    r"(BUG:|WARNING:|Oops|Kernel panic|kernel BUG at|general protection fault|"
+    r"UBSAN:|Call Trace:|INFO: task .* blocked|rcu: INFO|panicked at|"
+    r"Unable to handle kernel|double fault)"
+)
+
+
+class Tally:
+    """Collects results in the order they are found."""
+
+    def __init__(self):
+        self.results = []
+
+    def add(self, passed, name, detail=""):
+        self.results.append((passed, name, detail))
+
+    @property
+    def passed(self):
+        return sum(1 for r in self.results if r[0])
+
+    @property
+    def failed(self):
+        return sum(1 for r in self.results if not r[0])
+
+
+def read(path):
+    try:
+        with open(path, errors="replace") as f:
+            return f.read()
+    except FileNotFoundError:
+        return None
+
+
+def parse_kunit(console, tally, prefix="copy_range"):
+    """KTAP from the kernel log: one result per case of the module's suites
+    (named PREFIX*; the kernel's own built-in suites run at boot too), plus
+    suites that died before reporting their cases."""
+    suite = None
+    cases_seen = {}
+    for raw in console.splitlines():
+        line = TIMESTAMP.sub("", raw.rstrip("\r"))
+        stripped = line.strip()
+        m = re.match(r"#\s*Subtest:\s*(\S+)", stripped)
+        if m and line.startswith("    "):
+            suite = m.group(1) if m.group(1).startswith(prefix) else None
+            if suite:
+                cases_seen[suite] = 0
+            continue
+        m = RESULT.match(stripped)
+        if not m or suite is None:
+            continue
+        status, _, name, directive = m.groups()
+        name = name.strip()
+        skipped = directive is not None and directive.upper().startswith("SKIP")
+        if line.startswith("    ") and not line.startswith("        "):
+            cases_seen[suite] += 1
+            if skipped:
+                continue
+            tally.add(status == "ok", f"kunit: {suite}.{name}")
+        elif not line.startswith(" ") and name == suite:
+            if status != "ok" and cases_seen.get(suite, 0) == 0:
+                tally.add(False, f"kunit: {suite}", "suite failed before any case ran")
+            suite = None
+    return cases_seen
+
+
+def parse_selftests(output, tally):
+    """TAP from each selftest program, framed by run-selftests.sh with
+    '# selftest: NAME' and '# selftest-exit: NAME RC'."""
+    prog = None
+    plan = None
+    count = 0
+    failed_in_prog = 0
+    programs = 0
+    for raw in output.splitlines():
+        line = raw.rstrip("\r")
+        m = re.match(r"^# selftest: (\S+)$", line)
+        if m:
+            prog, plan, count, failed_in_prog = m.group(1), None, 0, 0
+            programs += 1
+            continue
+        if prog is None:
+            continue
+        m = re.match(r"^# selftest-exit: (\S+) (\d+)$", line)
+        if m:
+            rc = int(m.group(2))
+            if plan is None:
+                tally.add(False, f"selftest: {prog}", f"no TAP plan, exit status {rc}")
+            elif count != plan:
+                tally.add(False, f"selftest: {prog}", f"planned {plan} tests, ran {count}")
+            elif rc != 0 and failed_in_prog == 0:
+                tally.add(False, f"selftest: {prog}", f"exit status {rc} with every test ok")
+            prog = None
+            continue
+        m = re.match(r"^1\.\.(\d+)", line)
+        if m:
+            plan = int(m.group(1))
+            continue
+        m = RESULT.match(line)
+        if m:
+            status, _, name, directive = m.groups()
+            count += 1
+            if directive is not None and directive.upper().startswith("SKIP"):
+                print(f"skip - selftest: {prog}: {name.strip()} # {directive}")
+                continue
+            if status != "ok":
+                failed_in_prog += 1
+            tally.add(status == "ok", f"selftest: {prog}: {name.strip()}")
+    if prog is not None:
+        tally.add(False, f"selftest: {prog}", "did not finish")
+    return programs
+
+
+def check_run(rundir, tally, expect_kunit, expect_selftests):
+    console = read(os.path.join(rundir, "console.log")) or ""
+    output = read(os.path.join(rundir, "output.log")) or ""
+
+    insmod = (read(os.path.join(rundir, "insmod.status")) or "").strip()
+    tally.add(insmod == "0", "vm: copy_range.ko loads", f"insmod status {insmod or 'missing'}")
+
+    suites = parse_kunit(console, tally)
+    missing = [s for s in expect_kunit if s not in suites]
+    tally.add(not missing, "kunit: every expected suite ran",
+              "missing: " + ", ".join(missing) if missing else "")
+
+    programs = parse_selftests(output, tally)
+    tally.add(programs >= expect_selftests, "selftest: every program ran",
+              f"{programs} of {expect_selftests}")
+
+    status = (read(os.path.join(rundir, "status")) or "").strip()
+    tally.add(status != "", "vm: test command finished before the timeout",
+              "" if status else "no exit status: the VM hung or died")
+    rmmod = (read(os.path.join(rundir, "rmmod.status")) or "").strip()
+    tally.add(rmmod == "0", "vm: copy_range.ko unloads", f"rmmod status {rmmod or 'missing'}")
+
+    problems = [TIMESTAMP.sub("", l) for l in console.splitlines() if KERNEL_PROBLEMS.search(l)]
+    tally.add(not problems, "vm: kernel log has no oops/WARN/BUG/KASAN/lockdep report",
+              "; ".join(problems[:3]))
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("rundir")
+    ap.add_argument("--kunit-suite", action="append", default=[],
+                    help="a KUnit suite that must have run")
+    ap.add_argument("--selftests", type=int, default=0,
+                    help="how many selftest programs must have run")
+    ap.add_argument("--host-passed", type=int, default=0)
+    ap.add_argument("--host-failed", type=int, default=0)
+    args = ap.parse_args(argv)
+
+    tally = Tally()
+    check_run(args.rundir, tally, args.kunit_suite, args.selftests)
+    for passed, name, detail in tally.results:
+        line = f"{'ok' if passed else 'FAIL'} - {name}"
+        if detail and not passed:
+            line += f" ({detail})"
+        print(line)
+    passed = tally.passed + args.host_passed
+    failed = tally.failed + args.host_failed
+    if tally.failed:
+        print(f"check: kernel log and outputs kept in {args.rundir}", file=sys.stderr)
+    print(f"{passed} passed, {failed} failed")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,67 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# check.sh - the test command behind "make check".
+#
+# 1. host-side tests (the harness's own tests, cargo test of the userspace
+#    crates), 2. the kselftest-style programs, built on the host, 3. one boot
+#    of the debug kernel that loads the module (KUnit runs on load), runs
+#    every selftest and unloads it, 4. one line per test and "N passed,
+#    N failed".  Exits 1 on any failure, kernel report, load/unload failure
+#    or VM timeout.
+
+set -uo pipefail
+
+top=$(cd "$(dirname "$0")/../.." && pwd)
+cache=${COPY_RANGE_CACHE:-$HOME/.cache/copy_range}
+cd "$top"
+
+kdir=$(tools/kernel/module.sh debug) || { echo "check: building the module failed"; echo "0 passed, 1 failed"; exit 1; }
+
+host_passed=0
+host_failed=0
+count_host() {
+	# $1: a label, then the command.  Lines "ok - ..." / "FAIL - ..." come
+	# from the runners' own verbose output.
+	local label=$1 out rc
+	shift
+	out=$("$@" 2>&1)
+	rc=$?
+	local p f
+	p=$(grep -cE ' \.\.\. ok$|^test .* \.\.\. ok$' <<<"$out")
+	f=$(grep -cE ' \.\.\. (FAIL|ERROR|FAILED)$' <<<"$out")
+	grep -E ' \.\.\. (ok|FAIL|ERROR|FAILED)$' <<<"$out" |
+		sed -E "s/^(test )?(.*) \.\.\. ok$/ok - $label: \2/; s/^(test )?(.*) \.\.\. (FAIL|ERROR|FAILED)$/FAIL - $label: \2/"
+	if [ $rc != 0 ] && [ "$f" = 0 ]; then
+		echo "FAIL - $label: runner exited $rc"
+		printf '%s\n' "$out" | tail -20
+		f=1
+	fi
+	host_passed=$((host_passed + p))
+	host_failed=$((host_failed + f))
+}
+
+count_host harness python3 tools/testing/check_report_test.py -v
+
+for manifest in $(git ls-files '*Cargo.toml' 2>/dev/null || true); do
+	count_host "cargo $(dirname "$manifest")" cargo test --manifest-path "$manifest" -q -- --test-threads=2 --format=pretty
+done
+
+ksft=$kdir/source/tools/testing/selftests
+make -s -C tools/testing/selftests/copy_range KSFT_DIR="$ksft" || {
+	echo "FAIL - selftests: build"
+	host_failed=$((host_failed + 1))
+}
+
+suites=$(grep -ho 'kunit_tests(\w*)' rust/*.rs | sed 's/kunit_tests(\(.*\))/\1/')
+nprogs=$(ls tools/testing/selftests/copy_range/*_test.c | wc -l)
+rundir=$cache/last-check
+echo "check: booting the debug kernel (log: $rundir/console.log)"
+tools/vm/run-vm --kdir "$kdir" --keep "$rundir" --timeout "${CHECK_TIMEOUT:-2400}" -- \
+	"$top/tools/testing/run-selftests.sh" "$top/tools/testing/selftests/copy_range"
+echo "check: VM exited with status $?"
+
+args=()
+for s in $suites; do args+=(--kunit-suite "$s"); done
+python3 tools/testing/check-report.py "$rundir" "${args[@]}" --selftests "$nprogs" \
+	--host-passed "$host_passed" --host-failed "$host_failed"
