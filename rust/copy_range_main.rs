@@ -5,9 +5,15 @@
 //! `copy_range(src_fd, src_off, dst_fd, dst_off, len, flags)` copies a range of bytes between two
 //! open files inside the kernel and lets the filesystem share extents or copy on its own where
 //! the caller's sharing policy allows. The operation is reached through ioctls on the misc device
-//! `/dev/copy_range`; the ABI is in `include/uapi/linux/copy_range.h`.
+//! `/dev/copy_range`; the ABI is in `include/uapi/linux/copy_range.h`, the design and its reasons
+//! in `Documentation/`.
+//!
+//! Layout: [`uapi`] the ABI, [`copy`] one call's checks and dispatch, [`ops`] the table of
+//! per-filesystem implementations, [`data_copy`] the in-kernel data copy, [`range`] the pure
+//! arithmetic, [`vfs`] the only raw VFS calls, [`stats`] the debugfs counters.
 
 use kernel::{
+    debugfs,
     fs::File,
     miscdevice::{
         MiscDevice,
@@ -15,9 +21,22 @@ use kernel::{
         MiscDeviceRegistration, //
     },
     prelude::*,
+    uaccess::{
+        UserPtr,
+        UserSlice, //
+    },
 };
 
+mod copy;
+mod data_copy;
+mod misc_mode;
+mod ops;
+mod range;
+mod stats;
 mod uapi;
+mod vfs;
+
+use misc_mode::MiscDeviceWithMode;
 
 module! {
     type: CopyRangeModule,
@@ -27,21 +46,39 @@ module! {
     license: "GPL",
 }
 
-/// The module: owns the `/dev/copy_range` registration.
-#[pin_data]
+/// Mode of `/dev/copy_range`: every user may open it; each copy's permission checks come from
+/// the file descriptors it names, as for a syscall.
+const DEVICE_MODE: u16 = 0o666;
+
+/// The module. Fields drop in order: the device goes first, so that no new call starts while
+/// the rest is torn down.
 struct CopyRangeModule {
-    /// Deregistered on unload, before anything else in the module goes away.
-    #[pin]
-    _misc: MiscDeviceRegistration<CopyRangeDevice>,
+    /// `/dev/copy_range`.
+    _misc: Pin<KBox<MiscDeviceWithMode<CopyRangeDevice>>>,
+    /// `/sys/kernel/debug/copy_range/stats`.
+    _stats: Pin<KBox<debugfs::File<stats::StatsTable>>>,
+    /// `/sys/kernel/debug/copy_range/`.
+    _debugfs: debugfs::Dir,
 }
 
-impl kernel::InPlaceModule for CopyRangeModule {
-    fn init(_module: &'static ThisModule) -> impl PinInit<Self, Error> {
+impl kernel::Module for CopyRangeModule {
+    fn init(_module: &'static ThisModule) -> Result<Self> {
+        let debugfs = debugfs::Dir::new(c"copy_range");
+        let stats = KBox::pin_init(
+            debugfs.read_only_file(c"stats", stats::StatsTable),
+            GFP_KERNEL,
+        )?;
         let options = MiscDeviceOptions {
             name: c"copy_range",
         };
-        try_pin_init!(Self {
-            _misc <- MiscDeviceRegistration::register(options),
+        let misc = KBox::pin_init(
+            MiscDeviceWithMode::register(options, DEVICE_MODE),
+            GFP_KERNEL,
+        )?;
+        Ok(Self {
+            _misc: misc,
+            _stats: stats,
+            _debugfs: debugfs,
         })
     }
 }
@@ -58,8 +95,23 @@ impl MiscDevice for CopyRangeDevice {
         Ok(())
     }
 
-    // No operation yet: the copy ioctls come with the copy_range operation itself.
-    fn ioctl(_device: (), _file: &File, _cmd: u32, _arg: usize) -> Result<isize> {
-        Err(ENOTTY)
+    fn ioctl(_device: (), _file: &File, cmd: u32, arg: usize) -> Result<isize> {
+        match cmd {
+            uapi::COPY_RANGE_IOC_COPY => ioctl_copy(UserPtr::from_addr(arg)),
+            _ => Err(ENOTTY),
+        }
     }
+}
+
+/// `COPY_RANGE_IOC_COPY`: one synchronous copy; the count goes to `copied` and is returned.
+fn ioctl_copy(arg: UserPtr) -> Result<isize> {
+    let size = core::mem::size_of::<uapi::CopyRangeArgs>();
+    let (mut reader, mut writer) = UserSlice::new(arg, size).reader_writer();
+    let mut args: uapi::CopyRangeArgs = reader.read()?;
+    let copied = copy::copy_range(&args, &data_copy::Interruptible)?;
+    args.copied = copied;
+    // As for copy_file_range(2), a fault here after data was copied is still EFAULT.
+    writer.write(&args)?;
+    // At most MAX_RW_COUNT, so it fits.
+    Ok(copied as isize)
 }

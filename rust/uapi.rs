@@ -79,8 +79,12 @@ mod tests {
     #[test]
     fn args_layout_matches_c_header() {
         // SAFETY: Immutable statics defined in `uapi_c.c`, initialised at compile time.
-        let (c_size, c_offsets) =
-            unsafe { (c_abi::copy_range_c_args_size, c_abi::copy_range_c_args_offsets) };
+        let (c_size, c_offsets) = unsafe {
+            (
+                c_abi::copy_range_c_args_size,
+                c_abi::copy_range_c_args_offsets,
+            )
+        };
         let rust_offsets = [
             offset_of!(CopyRangeArgs, src_fd),
             offset_of!(CopyRangeArgs, dst_fd),

@@ -1,0 +1,297 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Pure arithmetic of a copy request: flags, offsets, EOF, overlap, the split of a range into
+//! a block-aligned body that can be shared and an unaligned head and tail that must be copied,
+//! and chunking. No file is touched here, so all of it is covered by KUnit.
+//!
+//! Offsets arrive from userspace as `__u64` and are read as `loff_t`, exactly as
+//! `copy_file_range(2)` reads them, and the checks use the same mixed signed/unsigned arithmetic
+//! as `generic_copy_file_checks()` in `fs/read_write.c`, so that every input gets the same errno.
+
+use kernel::prelude::*;
+
+use crate::uapi::{
+    COPY_RANGE_FLAGS_ALL,
+    COPY_RANGE_SHARE_ALLOW,
+    COPY_RANGE_SHARE_REQUIRE, //
+};
+
+/// `MAX_RW_COUNT` from `include/linux/fs.h` (`INT_MAX & PAGE_MASK`), a cast macro bindgen skips.
+///
+/// No call copies more than this, whatever the path: glibc's `ioctl()` returns an `int`.
+pub(crate) const MAX_RW_COUNT: u64 = (i32::MAX as u64) & !(kernel::page::PAGE_SIZE as u64 - 1);
+
+/// Bytes copied between two checks for signals (and, for jobs, for cancellation).
+///
+/// Large enough that the per-chunk cost vanishes, small enough that a signal or a cancel is
+/// seen within milliseconds.
+pub(crate) const CHUNK: u64 = 4 << 20;
+
+/// What the caller allows the filesystem to do with extents, from `copy_range_args.flags`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum SharePolicy {
+    /// No flag: an independent copy; no extent of the destination may be shared.
+    Forbid,
+    /// `COPY_RANGE_SHARE_ALLOW`: share where the filesystem can, copy the rest.
+    Allow,
+    /// `COPY_RANGE_SHARE_REQUIRE`: share everything or fail without copying.
+    Require,
+}
+
+impl SharePolicy {
+    /// Decodes `flags`; unknown bits, or both policies at once, are `EINVAL`.
+    pub(crate) fn from_flags(flags: u64) -> Result<Self> {
+        if flags & !COPY_RANGE_FLAGS_ALL != 0 {
+            return Err(EINVAL);
+        }
+        match (
+            flags & COPY_RANGE_SHARE_ALLOW != 0,
+            flags & COPY_RANGE_SHARE_REQUIRE != 0,
+        ) {
+            (false, false) => Ok(Self::Forbid),
+            (true, false) => Ok(Self::Allow),
+            (false, true) => Ok(Self::Require),
+            (true, true) => Err(EINVAL),
+        }
+    }
+}
+
+/// `EOVERFLOW` if `pos + len` wraps for either file, as `pos_in + count < pos_in` does in C
+/// (`loff_t` plus `u64` is computed as `u64` there, so negative offsets wrap with small lengths).
+pub(crate) fn check_wrap(src_off: i64, dst_off: i64, len: u64) -> Result {
+    let wraps = |pos: i64| (pos as u64).checked_add(len).is_none();
+    if wraps(src_off) || wraps(dst_off) {
+        return Err(EOVERFLOW);
+    }
+    Ok(())
+}
+
+/// Shortens `len` to the source's end of file: 0 at or past it.
+pub(crate) fn clamp_to_eof(src_off: i64, len: u64, src_size: i64) -> u64 {
+    if src_off >= src_size {
+        0
+    } else {
+        len.min((src_size as u64).wrapping_sub(src_off as u64))
+    }
+}
+
+/// Whether `[src_off, +count)` and `[dst_off, +count)` overlap, compared as the VFS does.
+pub(crate) fn ranges_overlap(src_off: i64, dst_off: i64, count: u64) -> bool {
+    let (src, dst) = (src_off as u64, dst_off as u64);
+    dst.wrapping_add(count) > src && dst < src.wrapping_add(count)
+}
+
+/// Rounds `count` down so that one call never returns more than [`MAX_RW_COUNT`], keeping the
+/// end of a shortened range on a block boundary so that what is left can still be shared.
+pub(crate) fn cap_per_call(count: u64, block: u64) -> u64 {
+    if count <= MAX_RW_COUNT {
+        count
+    } else {
+        MAX_RW_COUNT - MAX_RW_COUNT % block
+    }
+}
+
+/// A range cut into what must be copied and what can be shared.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Split {
+    /// Bytes from the start up to the first block boundary: copied.
+    pub(crate) head: u64,
+    /// Block-aligned bytes after the head: shared where possible.
+    pub(crate) body: u64,
+    /// The rest: copied.
+    pub(crate) tail: u64,
+}
+
+/// Splits `count` bytes at `src_off`/`dst_off` for a filesystem that shares whole blocks of
+/// `block` bytes.
+///
+/// Both offsets must sit at the same distance from a block boundary for anything to be shared.
+/// `ends_at_eof_past_dst_eof` says the range ends at the source's end of file and at or past the
+/// destination's: then a partial last block can be shared as well, as `generic_remap_checks()`
+/// allows.
+pub(crate) fn split_for_sharing(
+    src_off: u64,
+    dst_off: u64,
+    count: u64,
+    block: u64,
+    ends_at_eof_past_dst_eof: bool,
+) -> Split {
+    let copy_all = Split {
+        head: count,
+        body: 0,
+        tail: 0,
+    };
+    if block == 0 || src_off % block != dst_off % block {
+        return copy_all;
+    }
+    let head = match src_off % block {
+        0 => 0,
+        rem => block - rem,
+    };
+    if head >= count {
+        return copy_all;
+    }
+    let rest = count - head;
+    let tail = if ends_at_eof_past_dst_eof {
+        0
+    } else {
+        rest % block
+    };
+    Split {
+        head,
+        body: rest - tail,
+        tail,
+    }
+}
+
+/// Length of the next chunk of a copy that has `remaining` bytes to go.
+pub(crate) fn next_chunk(remaining: u64) -> u64 {
+    remaining.min(CHUNK)
+}
+
+#[kunit_tests(copy_range_range)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flags_decode_to_policies() {
+        assert_eq!(SharePolicy::from_flags(0), Ok(SharePolicy::Forbid));
+        assert_eq!(
+            SharePolicy::from_flags(COPY_RANGE_SHARE_ALLOW),
+            Ok(SharePolicy::Allow)
+        );
+        assert_eq!(
+            SharePolicy::from_flags(COPY_RANGE_SHARE_REQUIRE),
+            Ok(SharePolicy::Require)
+        );
+    }
+
+    #[test]
+    fn bad_flags_are_einval() {
+        assert_eq!(
+            SharePolicy::from_flags(COPY_RANGE_SHARE_ALLOW | COPY_RANGE_SHARE_REQUIRE),
+            Err(EINVAL)
+        );
+        assert_eq!(SharePolicy::from_flags(1 << 2), Err(EINVAL));
+        assert_eq!(SharePolicy::from_flags(1 << 63), Err(EINVAL));
+        assert_eq!(
+            SharePolicy::from_flags(COPY_RANGE_SHARE_ALLOW | 1 << 40),
+            Err(EINVAL)
+        );
+    }
+
+    #[test]
+    fn wrapping_ranges_are_eoverflow() {
+        assert_eq!(check_wrap(0, 0, u64::MAX), Ok(()));
+        assert_eq!(check_wrap(1, 0, u64::MAX), Err(EOVERFLOW));
+        assert_eq!(check_wrap(0, 1, u64::MAX), Err(EOVERFLOW));
+        // A negative offset is a huge unsigned one: it wraps with a small length...
+        assert_eq!(check_wrap(-1, 0, 10), Err(EOVERFLOW));
+        // ...but not with length 0 (rw_verify_area() rejects it later, with EINVAL).
+        assert_eq!(check_wrap(-1, 0, 0), Ok(()));
+        assert_eq!(check_wrap(i64::MAX, i64::MAX, 1 << 62), Ok(()));
+    }
+
+    #[test]
+    fn eof_clamps_length() {
+        assert_eq!(clamp_to_eof(0, 100, 1000), 100);
+        assert_eq!(clamp_to_eof(950, 100, 1000), 50);
+        assert_eq!(clamp_to_eof(1000, 100, 1000), 0);
+        assert_eq!(clamp_to_eof(5000, 100, 1000), 0);
+        assert_eq!(clamp_to_eof(0, u64::MAX, 1000), 1000);
+        assert_eq!(clamp_to_eof(0, 100, 0), 0);
+        // As in C: a negative offset is below any size, and size - offset wraps to size + 1.
+        assert_eq!(clamp_to_eof(-1, 10, 1000), 10);
+        assert_eq!(clamp_to_eof(-1, u64::MAX, 1000), 1001);
+    }
+
+    #[test]
+    fn overlap_matches_vfs() {
+        assert!(ranges_overlap(0, 0, 1));
+        assert!(ranges_overlap(0, 99, 100));
+        assert!(ranges_overlap(99, 0, 100));
+        assert!(!ranges_overlap(0, 100, 100));
+        assert!(!ranges_overlap(100, 0, 100));
+        assert!(!ranges_overlap(0, 0, 0));
+    }
+
+    #[test]
+    fn per_call_cap_keeps_block_alignment() {
+        assert_eq!(cap_per_call(4096, 4096), 4096);
+        assert_eq!(cap_per_call(MAX_RW_COUNT, 4096), MAX_RW_COUNT);
+        assert_eq!(cap_per_call(u64::MAX, 4096), MAX_RW_COUNT);
+        assert_eq!(cap_per_call(u64::MAX, 65536) % 65536, 0);
+        assert!(cap_per_call(u64::MAX, 65536) > MAX_RW_COUNT - 65536);
+        assert_eq!(MAX_RW_COUNT, 0x7fff_f000);
+    }
+
+    #[test]
+    fn split_aligned_range_is_all_body() {
+        let s = split_for_sharing(0, 8192, 1 << 20, 4096, false);
+        assert_eq!(
+            s,
+            Split {
+                head: 0,
+                body: 1 << 20,
+                tail: 0
+            }
+        );
+    }
+
+    #[test]
+    fn split_unaligned_range_has_head_and_tail() {
+        let s = split_for_sharing(100, 100, 1 << 20, 4096, false);
+        assert_eq!(s.head, 3996);
+        assert_eq!(s.tail, (1 << 20) - 3996 - s.body);
+        assert_eq!(s.body % 4096, 0);
+        assert_eq!(s.head + s.body + s.tail, 1 << 20);
+        assert_eq!(s.tail, 100);
+    }
+
+    #[test]
+    fn split_eof_tail_is_shared_only_past_dst_eof() {
+        let at_eof = split_for_sharing(0, 0, 10_000, 4096, true);
+        assert_eq!(
+            at_eof,
+            Split {
+                head: 0,
+                body: 10_000,
+                tail: 0
+            }
+        );
+        let mid_file = split_for_sharing(0, 0, 10_000, 4096, false);
+        assert_eq!(mid_file.body, 8192);
+        assert_eq!(mid_file.tail, 1808);
+    }
+
+    #[test]
+    fn split_different_phase_copies_everything() {
+        let s = split_for_sharing(100, 200, 1 << 20, 4096, false);
+        assert_eq!(
+            s,
+            Split {
+                head: 1 << 20,
+                body: 0,
+                tail: 0
+            }
+        );
+    }
+
+    #[test]
+    fn split_range_inside_one_block_copies_everything() {
+        let s = split_for_sharing(1, 1, 4000, 4096, false);
+        assert_eq!(s.head, 4000);
+        assert_eq!(s.body + s.tail, 0);
+        let s = split_for_sharing(4095, 4095, 1, 4096, false);
+        assert_eq!(s.head, 1);
+        assert_eq!(s.body + s.tail, 0);
+    }
+
+    #[test]
+    fn chunks_are_bounded() {
+        assert_eq!(next_chunk(1), 1);
+        assert_eq!(next_chunk(CHUNK), CHUNK);
+        assert_eq!(next_chunk(CHUNK + 1), CHUNK);
+        assert_eq!(next_chunk(u64::MAX), CHUNK);
+    }
+}

@@ -1,0 +1,84 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Counters per implementation, shown in `/sys/kernel/debug/copy_range/stats` so that a test or
+//! a reviewer can see which path served a copy and how many bytes it shared or copied.
+
+use core::fmt;
+use kernel::sync::atomic::{
+    Atomic,
+    Relaxed, //
+};
+
+use crate::data_copy::Progress;
+
+/// The counters of one implementation. All are monotonic and updated without locks.
+pub(crate) struct Stats {
+    /// Calls that reached this implementation (after argument checks).
+    calls: Atomic<u64>,
+    /// Bytes that ended up sharing extents with the source.
+    shared: Atomic<u64>,
+    /// Bytes copied as data by the module (splice through the page cache).
+    copied: Atomic<u64>,
+    /// Bytes handed to the filesystem's own `->copy_file_range` (which may share or copy).
+    offloaded: Atomic<u64>,
+    /// Calls that returned an error (a short count after progress is not an error).
+    errors: Atomic<u64>,
+}
+
+impl Stats {
+    /// All counters at zero.
+    pub(crate) const fn new() -> Self {
+        Self {
+            calls: Atomic::new(0),
+            shared: Atomic::new(0),
+            copied: Atomic::new(0),
+            offloaded: Atomic::new(0),
+            errors: Atomic::new(0),
+        }
+    }
+
+    /// Records one finished call.
+    pub(crate) fn record(&self, progress: &Progress) {
+        self.calls.fetch_add(1, Relaxed);
+        self.shared.fetch_add(progress.shared, Relaxed);
+        self.offloaded.fetch_add(progress.offloaded, Relaxed);
+        self.copied.fetch_add(
+            progress.done - progress.shared - progress.offloaded,
+            Relaxed,
+        );
+        if progress.done == 0 && progress.error.is_some() {
+            self.errors.fetch_add(1, Relaxed);
+        }
+    }
+
+    /// Writes one table row.
+    pub(crate) fn write_row(&self, name: &str, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(
+            f,
+            "{:<10} {:>10} {:>16} {:>16} {:>16} {:>10}",
+            name,
+            self.calls.load(Relaxed),
+            self.shared.load(Relaxed),
+            self.copied.load(Relaxed),
+            self.offloaded.load(Relaxed),
+            self.errors.load(Relaxed),
+        )
+    }
+}
+
+/// The contents of the debugfs file: one row per implementation in the table.
+pub(crate) struct StatsTable;
+
+impl fmt::Debug for StatsTable {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(
+            f,
+            "{:<10} {:>10} {:>16} {:>16} {:>16} {:>10}",
+            "impl", "calls", "bytes_shared", "bytes_copied", "bytes_offloaded", "errors"
+        )?;
+        for ops in crate::ops::IMPLEMENTATIONS {
+            ops.stats().write_row(ops.name(), f)?;
+        }
+        Ok(())
+    }
+}

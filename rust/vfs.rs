@@ -1,0 +1,363 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The VFS as `copy_range` uses it: the one place in the module that calls raw bindings for
+//! files. Everything here is a thin, safe wrapper; the rest of the module is safe Rust.
+//!
+//! C headers: [`include/linux/fs.h`](srctree/include/linux/fs.h),
+//! [`include/linux/fileattr.h`](srctree/include/linux/fileattr.h).
+
+use kernel::{
+    bindings,
+    error::{
+        from_err_ptr,
+        to_result, //
+    },
+    fs::{
+        file::flags::O_APPEND,
+        File,
+        LocalFile, //
+    },
+    prelude::*,
+    sync::aref::ARef,
+};
+
+use core::ptr::NonNull;
+
+/// `FMODE_READ` (`include/linux/fs.h`): a cast macro, so bindgen does not emit it.
+const FMODE_READ: u32 = 1 << 0;
+/// `FMODE_WRITE` (`include/linux/fs.h`).
+const FMODE_WRITE: u32 = 1 << 1;
+
+/// Declarations the generated bindings lack: the module's own C wrappers of static inline
+/// helpers (`vfs_helpers.c`).
+mod ffi {
+    use kernel::bindings;
+
+    // `struct file` holds a zero-sized member on some configurations, which the lint flags; only
+    // pointers to it cross the boundary, as everywhere in the kernel crate.
+    #[allow(improper_ctypes)]
+    extern "C" {
+        pub(super) fn copy_range_i_size_read(file: *mut bindings::file) -> bindings::loff_t;
+        pub(super) fn copy_range_is_immutable(file: *mut bindings::file) -> bool;
+        pub(super) fn copy_range_is_swapfile(file: *mut bindings::file) -> bool;
+        pub(super) fn copy_range_is_pseudo_fs(file: *mut bindings::file) -> bool;
+        pub(super) fn copy_range_is_nocow(file: *mut bindings::file) -> kernel::ffi::c_int;
+    }
+}
+
+/// Converts an `ssize_t`/`loff_t` return value (a count, or a negative errno) into a `Result`.
+fn count_result(ret: i64) -> Result<u64> {
+    if ret < 0 {
+        // The VFS returns errnos in `-MAX_ERRNO..0`, which fit an `i32`.
+        Err(Error::from_errno(ret as i32))
+    } else {
+        Ok(ret as u64)
+    }
+}
+
+/// What kind of inode a file is, as far as copying goes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum InodeKind {
+    /// `S_IFREG`.
+    Regular,
+    /// `S_IFDIR`.
+    Directory,
+    /// Anything else: pipes, sockets, devices, symlinks.
+    Other,
+}
+
+/// A file taken from the caller's descriptor table for the duration of one copy.
+///
+/// # Invariants
+///
+/// `self.0` holds a reference to a valid `struct file`, so the file, its inode and its
+/// superblock stay valid for as long as `self` exists.
+pub(crate) struct CopyFile(ARef<File>);
+
+impl CopyFile {
+    /// Looks up `fd` in the current task's descriptor table: `EBADF` if it is not open (or is an
+    /// `O_PATH` descriptor, which `fget()` skips, as `copy_file_range(2)` does).
+    pub(crate) fn from_fd(fd: i32) -> Result<Self> {
+        let fd = u32::try_from(fd).map_err(|_| EBADF)?;
+        let file = LocalFile::fget(fd)?;
+        // SAFETY: This runs from an ioctl on `/dev/copy_range`, and this module never calls
+        // `fdget_pos()`, so there is no active `fdget_pos()` region on this thread.
+        // INVARIANT: `fget()` returned a counted reference.
+        Ok(Self(unsafe { LocalFile::assume_no_fdget_pos(file) }))
+    }
+
+    /// The underlying `struct file`, for the calls below.
+    fn raw(&self) -> *mut bindings::file {
+        self.0.as_ptr()
+    }
+
+    /// The inode; valid for as long as `self` by the type invariant.
+    fn inode(&self) -> *mut bindings::inode {
+        // SAFETY: `f_inode` is set when the file is opened and never changes afterwards.
+        unsafe { (*self.raw()).f_inode }
+    }
+
+    /// The superblock of the file's inode.
+    fn sb(&self) -> *mut bindings::super_block {
+        // SAFETY: An inode's `i_sb` is set at allocation and never changes.
+        unsafe { (*self.inode()).i_sb }
+    }
+
+    /// The file's operations.
+    fn fops(&self) -> &bindings::file_operations {
+        // SAFETY: `f_op` of an open file points to a static `file_operations` that lives at least
+        // as long as the file (its module is pinned by the open file).
+        unsafe { &*(*self.raw()).f_op }
+    }
+
+    /// `f_mode`, read once as `READ_ONCE()` would.
+    fn f_mode(&self) -> u32 {
+        // SAFETY: The file is valid; `f_mode` is a plain integer that C reads without locks.
+        unsafe { core::ptr::addr_of!((*self.raw()).f_mode).read_volatile() }
+    }
+
+    /// The credentials the file was opened with.
+    pub(crate) fn cred(&self) -> &kernel::cred::Credential {
+        self.0.cred()
+    }
+
+    /// Opened for reading (`FMODE_READ`).
+    pub(crate) fn readable(&self) -> bool {
+        self.f_mode() & FMODE_READ != 0
+    }
+
+    /// Opened for writing (`FMODE_WRITE`).
+    pub(crate) fn writable(&self) -> bool {
+        self.f_mode() & FMODE_WRITE != 0
+    }
+
+    /// Opened with `O_APPEND`.
+    pub(crate) fn append_only(&self) -> bool {
+        self.0.flags() & O_APPEND != 0
+    }
+
+    /// The kind of inode behind the file.
+    pub(crate) fn kind(&self) -> InodeKind {
+        // SAFETY: `i_mode`'s type bits never change after the inode is set up.
+        let mode = u32::from(unsafe { (*self.inode()).i_mode });
+        match mode & bindings::S_IFMT {
+            bindings::S_IFREG => InodeKind::Regular,
+            bindings::S_IFDIR => InodeKind::Directory,
+            _ => InodeKind::Other,
+        }
+    }
+
+    /// `IS_IMMUTABLE()`.
+    pub(crate) fn immutable(&self) -> bool {
+        // SAFETY: The file is valid by the type invariant.
+        unsafe { ffi::copy_range_is_immutable(self.raw()) }
+    }
+
+    /// `IS_SWAPFILE()`: an active swap file.
+    pub(crate) fn swapfile(&self) -> bool {
+        // SAFETY: The file is valid by the type invariant.
+        unsafe { ffi::copy_range_is_swapfile(self.raw()) }
+    }
+
+    /// On a pseudo filesystem whose file sizes do not describe their contents (procfs, sysfs…).
+    pub(crate) fn on_pseudo_fs(&self) -> bool {
+        // SAFETY: The file is valid by the type invariant.
+        unsafe { ffi::copy_range_is_pseudo_fs(self.raw()) }
+    }
+
+    /// Has the NOCOW attribute (`chattr +C`).
+    pub(crate) fn nocow(&self) -> Result<bool> {
+        // SAFETY: The file is valid by the type invariant.
+        let ret = unsafe { ffi::copy_range_is_nocow(self.raw()) };
+        kernel::error::to_result(ret.min(0))?;
+        Ok(ret > 0)
+    }
+
+    /// `i_size_read()`.
+    pub(crate) fn size(&self) -> i64 {
+        // SAFETY: The file is valid by the type invariant.
+        unsafe { ffi::copy_range_i_size_read(self.raw()) }
+    }
+
+    /// Both files are the same inode.
+    pub(crate) fn same_inode(&self, other: &CopyFile) -> bool {
+        self.inode() == other.inode()
+    }
+
+    /// Both files are on the same superblock.
+    pub(crate) fn same_sb(&self, other: &CopyFile) -> bool {
+        self.sb() == other.sb()
+    }
+
+    /// The filesystem's block size (`s_blocksize`): the unit extents are shared in.
+    pub(crate) fn block_size(&self) -> u64 {
+        // SAFETY: `s_blocksize` is set when the superblock is filled and does not change while
+        // it is mounted, which it is while a file on it is open.
+        u64::from(unsafe { (*self.sb()).s_blocksize } as u32)
+    }
+
+    /// The filesystem type's name (`"btrfs"`, `"xfs"`…).
+    pub(crate) fn fs_name(&self) -> &CStr {
+        // SAFETY: `s_type` points to the registered `file_system_type`, whose `name` is a static
+        // NUL-terminated string; the filesystem module is pinned while the superblock exists.
+        unsafe { CStr::from_char_ptr((*(*self.sb()).s_type).name) }
+    }
+
+    /// The filesystem implements `->remap_file_range` (clone/reflink).
+    pub(crate) fn has_remap(&self) -> bool {
+        self.fops().remap_file_range.is_some()
+    }
+
+    /// The filesystem implements its own `->copy_file_range` (server-side or stacked copies).
+    pub(crate) fn has_copy_file_range(&self) -> bool {
+        self.fops().copy_file_range.is_some()
+    }
+
+    /// Whether both files share one `->copy_file_range`, the condition under which the VFS lets
+    /// a filesystem copy between two of its superblocks (two NFS mounts, say).
+    pub(crate) fn same_copy_file_range(&self, other: &CopyFile) -> bool {
+        self.has_copy_file_range()
+            && self.fops().copy_file_range.map(|f| f as usize)
+                == other.fops().copy_file_range.map(|f| f as usize)
+    }
+}
+
+/// `generic_write_check_limits()`: `EFBIG` (and `SIGXFSZ`) past `RLIMIT_FSIZE` or the
+/// filesystem's maximum size; shortens `count` to the limit otherwise.
+pub(crate) fn write_check_limits(dst: &CopyFile, pos: i64, count: &mut u64) -> Result {
+    // `count` never exceeds the source's size here, so it fits a `loff_t`.
+    let mut c = *count as i64;
+    // SAFETY: `dst` is valid by its type invariant; `c` is a valid `loff_t` to update.
+    to_result(unsafe { bindings::generic_write_check_limits(dst.raw(), pos, &mut c) })?;
+    *count = c as u64;
+    Ok(())
+}
+
+/// `rw_verify_area()`: `EINVAL` for negative offsets, plus mandatory locks and the LSM and
+/// fanotify permission hooks for reading (`write == false`) or writing `count` bytes at `pos`.
+pub(crate) fn verify_area(file: &CopyFile, write: bool, pos: i64, count: u64) -> Result {
+    let rw = if write { 1 } else { 0 };
+    // SAFETY: `file` is valid by its type invariant and `pos` lives across the call.
+    to_result(unsafe { bindings::rw_verify_area(rw, file.raw(), &pos, count as usize) })
+}
+
+/// Copies data through the page cache with `do_splice_direct()`, never sharing an extent and
+/// never calling a filesystem's own copy method (`vfs_copy_file_range(..., COPY_FILE_SPLICE)`,
+/// the path nfsd and ksmbd use). At most `MAX_RW_COUNT` bytes; runs every VFS check again.
+pub(crate) fn splice_copy(
+    src: &CopyFile,
+    src_pos: i64,
+    dst: &CopyFile,
+    dst_pos: i64,
+    len: u64,
+) -> Result<u64> {
+    // SAFETY: Both files are valid by their type invariants; no lock is held.
+    let ret = unsafe {
+        bindings::vfs_copy_file_range(
+            src.raw(),
+            src_pos,
+            dst.raw(),
+            dst_pos,
+            len as usize,
+            bindings::COPY_FILE_SPLICE,
+        )
+    };
+    count_result(ret as i64)
+}
+
+/// Lets the filesystem copy in its own way (`vfs_copy_file_range(..., 0)`): its
+/// `->copy_file_range` (which may share extents or copy on a server), else a same-superblock
+/// clone that may be shortened, else a data copy. Only for `COPY_RANGE_SHARE_ALLOW`.
+pub(crate) fn fs_copy(
+    src: &CopyFile,
+    src_pos: i64,
+    dst: &CopyFile,
+    dst_pos: i64,
+    len: u64,
+) -> Result<u64> {
+    // SAFETY: Both files are valid by their type invariants; no lock is held.
+    let ret = unsafe {
+        bindings::vfs_copy_file_range(src.raw(), src_pos, dst.raw(), dst_pos, len as usize, 0)
+    };
+    count_result(ret as i64)
+}
+
+/// Shares `len` bytes of extents (`vfs_clone_file_range()` without `REMAP_FILE_CAN_SHORTEN`):
+/// all of the range or, on error, none of it. `len` must not be 0 (0 means "to EOF" there).
+pub(crate) fn clone_range(
+    src: &CopyFile,
+    src_pos: i64,
+    dst: &CopyFile,
+    dst_pos: i64,
+    len: u64,
+) -> Result<u64> {
+    if len == 0 {
+        return Err(EINVAL);
+    }
+    // SAFETY: Both files are valid by their type invariants; no lock is held. The flags are 0,
+    // never `REMAP_FILE_DEDUP` (which warns) and never anything from userspace.
+    let ret = unsafe {
+        bindings::vfs_clone_file_range(src.raw(), src_pos, dst.raw(), dst_pos, len as i64, 0)
+    };
+    count_result(ret)
+}
+
+/// A private open file of a copy's source, to find its holes with `SEEK_DATA`/`SEEK_HOLE`
+/// without moving the caller's file position (every `->llseek` sets `f_pos`).
+///
+/// # Invariants
+///
+/// `self.0` is a file returned by `dentry_open()` that this object owns one reference to.
+pub(crate) struct HoleFinder(NonNull<bindings::file>);
+
+impl HoleFinder {
+    /// Opens the source's path again, read-only, with the credentials it was opened with.
+    pub(crate) fn new(src: &CopyFile) -> Result<Self> {
+        let flags = (bindings::O_RDONLY | bindings::O_LARGEFILE) as i32;
+        // SAFETY: `f_path` of an open file is valid and stays so while `src` is held; the
+        // credentials are those the source was opened with, kept alive by the file.
+        let file = unsafe {
+            bindings::dentry_open(
+                &(*src.raw()).__bindgen_anon_1.f_path,
+                flags,
+                src.cred().as_ptr(),
+            )
+        };
+        let file = from_err_ptr(file)?;
+        // INVARIANT: `dentry_open()` returned a new file with one reference, now ours.
+        Ok(Self(NonNull::new(file).ok_or(EINVAL)?))
+    }
+
+    /// Calls `vfs_llseek()` on the private file.
+    fn seek(&self, pos: i64, whence: u32) -> Result<i64> {
+        // SAFETY: The file is valid by the type invariant, and private to `self`.
+        let ret = unsafe { bindings::vfs_llseek(self.0.as_ptr(), pos, whence as i32) };
+        count_result(ret).map(|p| p as i64)
+    }
+
+    /// The first byte of data at or after `pos`, or `None` if only a hole follows up to EOF.
+    pub(crate) fn next_data(&self, pos: i64) -> Result<Option<i64>> {
+        match self.seek(pos, bindings::SEEK_DATA) {
+            Ok(p) => Ok(Some(p)),
+            Err(e) if e == ENXIO => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// The first hole at or after `pos` (EOF counts as a hole).
+    pub(crate) fn next_hole(&self, pos: i64) -> Result<i64> {
+        self.seek(pos, bindings::SEEK_HOLE)
+    }
+}
+
+impl Drop for HoleFinder {
+    fn drop(&mut self) {
+        // SAFETY: By the type invariant we own one reference to the file.
+        unsafe { bindings::fput(self.0.as_ptr()) };
+    }
+}
+
+/// Whether the current task has a signal pending.
+pub(crate) fn signal_pending() -> bool {
+    kernel::current!().signal_pending()
+}
