@@ -31,7 +31,7 @@ count_host() {
 	p=$(grep -cE ' \.\.\. ok$|^test .* \.\.\. ok$' <<<"$out")
 	f=$(grep -cE ' \.\.\. (FAIL|ERROR|FAILED)$' <<<"$out")
 	grep -E ' \.\.\. (ok|FAIL|ERROR|FAILED)$' <<<"$out" |
-		sed -E "s/^(test )?(.*) \.\.\. ok$/ok - $label: \2/; s/^(test )?(.*) \.\.\. (FAIL|ERROR|FAILED)$/FAIL - $label: \2/"
+		sed -E "s/^(test )?(.*) \.\.\. ok$/ok - $label: \2/; s/^(test )?(.*) \.\.\. (FAIL|ERROR|FAILED)$/FAIL - $label: \2/; s/ \(__main__\.[^)]*\)//"
 	if [ $rc != 0 ] && [ "$f" = 0 ]; then
 		echo "FAIL - $label: runner exited $rc"
 		printf '%s\n' "$out" | tail -20
