@@ -45,9 +45,12 @@ vm: deps
 		tools/vm/run-vm --kdir "$$kdir" --interactive; \
 	fi
 
+DEMO_TOOL := $(CURDIR)/samples/target/release/examples/copy-range
+
 run: deps
+	@cargo build -q --release --examples --manifest-path samples/Cargo.toml
 	@kdir=$$(tools/kernel/module.sh plain) && \
-	tools/vm/run-vm --kdir "$$kdir" -- $(CURDIR)/tools/vm/demo.sh
+	tools/vm/run-vm --kdir "$$kdir" -- $(CURDIR)/tools/vm/demo.sh $(DEMO_TOOL)
 
 check: deps
 	@tools/testing/check.sh
