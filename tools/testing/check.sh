@@ -16,8 +16,15 @@ top=$(cd "$(dirname "$0")/../.." && pwd)
 cache=${COPY_RANGE_CACHE:-$HOME/.cache/copy_range}
 cd "$top"
 
-kdir=$(tools/kernel/module.sh debug) || { echo "check: building the module failed"; echo "0 passed, 1 failed"; exit 1; }
-
+ksrc=$(tools/kernel/build.sh debug)/source || { echo "check: building the kernel failed"; echo "0 passed, 1 failed"; exit 1; }
+# Rebuild the crate every time, so that its warnings are seen (and counted) every time.
+rm -f "$(dirname "$ksrc")/copy_range/rust/copy_range_main.o"
+kdir=$(tools/kernel/module.sh debug CLIPPY=1 2>"$cache/module-build.log") || {
+	cat "$cache/module-build.log"
+	echo "check: building the module failed"
+	echo "0 passed, 1 failed"
+	exit 1
+}
 host_passed=0
 host_failed=0
 count_host() {
@@ -43,9 +50,35 @@ count_host() {
 
 count_host harness python3 tools/testing/check_report_test.py -v
 
-for manifest in $(git ls-files '*Cargo.toml' 2>/dev/null || true); do
-	count_host "cargo $(dirname "$manifest")" cargo test --manifest-path "$manifest" -q -- --test-threads=2 --format=pretty
-done
+count_host cargo cargo test --manifest-path samples/Cargo.toml -q -- --format=pretty
+
+# Style: each check is one test line.
+lint() {
+	local label=$1 out
+	shift
+	if out=$("$@" 2>&1); then
+		echo "ok - lint: $label"
+		host_passed=$((host_passed + 1))
+	else
+		echo "FAIL - lint: $label"
+		printf '%s\n' "$out" | tail -20
+		host_failed=$((host_failed + 1))
+	fi
+}
+no_warnings() { ! grep -E '^(warning|error)' "$cache/module-build.log"; }
+checkpatch() {
+	local f rc=0
+	for f in rust/*.c rust/*.h include/uapi/linux/*.h tools/testing/selftests/copy_range/*.[ch]; do
+		"$ksrc/scripts/checkpatch.pl" --no-tree --quiet --ignore VOLATILE,ENOSYS -f "$f" || rc=1
+	done
+	return $rc
+}
+lint "module builds without rustc or clippy warnings (CLIPPY=1)" no_warnings
+lint "module is rustfmt-clean" rustfmt --check --edition 2021 --config-path "$ksrc/.rustfmt.toml" \
+	$(ls rust/*.rs | grep -v uapi_generated)
+lint "C is checkpatch-clean" checkpatch
+lint "userspace is rustfmt-clean" cargo fmt --manifest-path samples/Cargo.toml --check
+lint "userspace is clippy-clean" cargo clippy --manifest-path samples/Cargo.toml -q --all-targets -- -D warnings
 
 ksft=$kdir/source/tools/testing/selftests
 make -s -C tools/testing/selftests/copy_range KSFT_DIR="$ksft" || {
