@@ -4,6 +4,7 @@
  * wrappers, the test filesystems, a position-addressable data pattern,
  * content checks and a FIEMAP summary.  Everything here returns plain
  * values so that the tests do the asserting, next to what they mean.
+ * Last, a reader of the module's counters in debugfs.
  */
 #ifndef COPY_RANGE_HELPERS_H
 #define COPY_RANGE_HELPERS_H
@@ -11,6 +12,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
+#include <inttypes.h>
 #include <limits.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -479,6 +481,213 @@ static inline int settle(int fd)
 	if (fsync(fd))
 		return -1;
 	return syncfs(fd);
+}
+
+/*
+ * The module's counters, one row per implementation of copy_range under a
+ * header line:
+ *
+ *   impl  calls  bytes_shared  bytes_copied  bytes_offloaded  errors
+ *
+ * calls counts the calls that passed the argument checks and reached the
+ * implementation, errors those of them that failed without copying
+ * anything; a byte a call completed is counted once, as shared, copied by
+ * the module, or offloaded to the filesystem's own ->copy_file_range.
+ * Every counter only grows, so a test reads the table before and after a
+ * call and compares the difference with what it expects; the harness runs
+ * one test at a time, so nothing else moves them meanwhile.
+ */
+#define CR_DEBUGFS	"/sys/kernel/debug"
+#define CR_STATS_PATH	CR_DEBUGFS "/copy_range/stats"
+
+enum cr_impl {
+	CR_IMPL_BTRFS,
+	CR_IMPL_REMAP,
+	CR_IMPL_FS_COPY,
+	CR_IMPL_GENERIC,
+	/* The sum of any rows this file does not know, which must not move. */
+	CR_IMPL_OTHER,
+	CR_NR_IMPLS
+};
+
+struct cr_counters {
+	uint64_t calls;
+	uint64_t shared;
+	uint64_t copied;
+	uint64_t offloaded;
+	uint64_t errors;
+};
+
+struct cr_stats {
+	struct cr_counters impl[CR_NR_IMPLS];
+};
+
+static inline const char *cr_impl_name(enum cr_impl impl)
+{
+	static const char *const names[CR_NR_IMPLS] = {
+		[CR_IMPL_BTRFS] = "btrfs",
+		[CR_IMPL_REMAP] = "remap",
+		[CR_IMPL_FS_COPY] = "fs_copy",
+		[CR_IMPL_GENERIC] = "generic",
+		[CR_IMPL_OTHER] = "(other)",
+	};
+
+	return impl < CR_NR_IMPLS ? names[impl] : "?";
+}
+
+/* The columns, in the header's order and with its names. */
+#define CR_NR_COUNTERS	5
+
+static inline const char *cr_counter_name(unsigned int i)
+{
+	static const char *const names[CR_NR_COUNTERS] = {
+		"calls", "bytes_shared", "bytes_copied", "bytes_offloaded",
+		"errors",
+	};
+
+	return i < CR_NR_COUNTERS ? names[i] : "?";
+}
+
+static inline uint64_t *cr_counter(struct cr_counters *c, unsigned int i)
+{
+	uint64_t *const fields[CR_NR_COUNTERS] = {
+		&c->calls, &c->shared, &c->copied, &c->offloaded, &c->errors,
+	};
+
+	return fields[i];
+}
+
+/* True when @line is exactly the header: "impl", then the columns. */
+static inline bool cr_stats_header_ok(const char *line)
+{
+	char copy[256], *word, *save = NULL;
+	unsigned int i = 0;
+
+	if (snprintf(copy, sizeof(copy), "%s", line) >= (int)sizeof(copy))
+		return false;
+	word = strtok_r(copy, " \t\n", &save);
+	if (!word || strcmp(word, "impl"))
+		return false;
+	while ((word = strtok_r(NULL, " \t\n", &save))) {
+		if (i >= CR_NR_COUNTERS || strcmp(word, cr_counter_name(i)))
+			return false;
+		i++;
+	}
+	return i == CR_NR_COUNTERS;
+}
+
+/*
+ * Reads the counters into @st.  0, or -1 with errno set: by fopen() or a
+ * read, or EPROTO when the file is not the header followed by one row of
+ * five unsigned numbers per implementation, every known one exactly once
+ * (blank lines aside).  Rows with other names are summed into
+ * CR_IMPL_OTHER.
+ */
+static inline int cr_stats_read(struct cr_stats *st)
+{
+	bool seen[CR_NR_IMPLS] = {};
+	char line[256];
+	int ret = 0;
+	FILE *f;
+	int i;
+
+	memset(st, 0, sizeof(*st));
+	f = fopen(CR_STATS_PATH, "re");
+	if (!f)
+		return -1;
+	if (!fgets(line, sizeof(line), f) || !cr_stats_header_ok(line)) {
+		ret = -1;
+		errno = ferror(f) ? EIO : EPROTO;
+		goto out;
+	}
+	while (fgets(line, sizeof(line), f)) {
+		struct cr_counters c;
+		char name[32], extra;
+		enum cr_impl impl;
+
+		/* The kernel's debugfs file ends the table with a blank line. */
+		if (line[strspn(line, " \t\n")] == '\0')
+			continue;
+		/* The trailing %c matches only if something follows. */
+		if (!strchr(line, '\n') ||
+		    sscanf(line, "%31s %" SCNu64 " %" SCNu64 " %" SCNu64
+			   " %" SCNu64 " %" SCNu64 " %c", name, &c.calls,
+			   &c.shared, &c.copied, &c.offloaded, &c.errors,
+			   &extra) != 6) {
+			ret = -1;
+			errno = EPROTO;
+			goto out;
+		}
+		for (impl = 0; impl < CR_IMPL_OTHER; impl++)
+			if (!strcmp(name, cr_impl_name(impl)))
+				break;
+		if (impl != CR_IMPL_OTHER && seen[impl]) {
+			ret = -1;
+			errno = EPROTO;
+			goto out;
+		}
+		seen[impl] = true;
+		for (i = 0; i < CR_NR_COUNTERS; i++)
+			*cr_counter(&st->impl[impl], i) += *cr_counter(&c, i);
+	}
+	if (ferror(f)) {
+		ret = -1;
+		errno = EIO;
+		goto out;
+	}
+	for (i = 0; i < CR_IMPL_OTHER; i++) {
+		if (!seen[i]) {
+			ret = -1;
+			errno = EPROTO;
+			goto out;
+		}
+	}
+out:
+	fclose(f);
+	return ret;
+}
+
+/*
+ * True when every counter grew from @before to @after by exactly what
+ * @want says, zero for every implementation and counter it leaves out.
+ * Otherwise false, with each implementation that moved otherwise in @why
+ * (@len bytes): "name: counter +seen (want +expected) ...".
+ */
+static inline bool cr_stats_moved(const struct cr_stats *before,
+				  const struct cr_stats *after,
+				  const struct cr_stats *want,
+				  char *why, size_t len)
+{
+	size_t at = 0;
+	bool ok = true;
+	int impl, i;
+
+	why[0] = '\0';
+	for (impl = 0; impl < CR_NR_IMPLS; impl++) {
+		struct cr_counters b = before->impl[impl];
+		struct cr_counters a = after->impl[impl];
+		struct cr_counters w = want->impl[impl];
+		bool named = false;
+
+		for (i = 0; i < CR_NR_COUNTERS; i++) {
+			uint64_t got = *cr_counter(&a, i) - *cr_counter(&b, i);
+
+			if (got == *cr_counter(&w, i))
+				continue;
+			ok = false;
+			if (!named && at < len)
+				at += snprintf(why + at, len - at, "%s%s:",
+					       at ? "; " : "",
+					       cr_impl_name(impl));
+			named = true;
+			if (at < len)
+				at += snprintf(why + at, len - at,
+					       " %s +%" PRIu64 " (want +%" PRIu64 ")",
+					       cr_counter_name(i), got,
+					       *cr_counter(&w, i));
+		}
+	}
+	return ok;
 }
 
 #endif /* COPY_RANGE_HELPERS_H */

@@ -8,9 +8,10 @@
  *   ALLOW    shares what lines up with filesystem blocks, copies the rest,
  *            and returns the full count in one call;
  *   REQUIRE  shares every byte or fails without touching the destination:
- *            EOPNOTSUPP where the filesystem cannot share at all, EINVAL
- *            for a range that is not block aligned, unless its unaligned
- *            end is the source's EOF.
+ *            EOPNOTSUPP where the filesystem cannot share at all, whatever
+ *            the range, even an empty one (so that a caller can probe);
+ *            elsewhere EINVAL for a range that is not block aligned, unless
+ *            its unaligned end is the source's EOF.
  *
  * btrfs and xfs (reflink=1) can share; ext4 and tmpfs cannot, and tmpfs
  * has no FIEMAP, so there only the data and the errors are checked.
@@ -224,8 +225,8 @@ TEST_F(share, require_aligned)
 
 /*
  * REQUIRE on ranges that are not block aligned and do not end at the
- * source's EOF: EINVAL, and the destination exactly as it was.  Where the
- * filesystem cannot share anyway, EOPNOTSUPP is as good an answer.
+ * source's EOF: EINVAL where the filesystem can share, EOPNOTSUPP where it
+ * cannot (that is checked first), and the destination exactly as it was.
  */
 TEST_F(share, require_unaligned_fails)
 {
@@ -249,11 +250,47 @@ TEST_F(share, require_unaligned_fails)
 					 ranges[i].len,
 					 COPY_RANGE_SHARE_REQUIRE))
 			TH_LOG("range %u accepted", i);
+		ASSERT_EQ(variant->can_share ? EINVAL : EOPNOTSUPP, errno)
+			TH_LOG("range %u: %s", i, strerror(errno));
+		ASSERT_TRUE(snapshot_same(self->dst_fd, &before))
+			TH_LOG("range %u changed the destination", i);
+	}
+	snapshot_free(&before);
+}
+
+/*
+ * REQUIRE with nothing to copy, a length of 0 or a source offset at or
+ * past EOF, is a probe: 0 where the filesystem can share, EOPNOTSUPP where
+ * it cannot, whatever the offsets.  The destination is never touched.
+ */
+TEST_F(share, require_len0_probes)
+{
+	static const struct {
+		int64_t src, dst, len;
+	} ranges[] = {
+		{ 0, 0, 0 },
+		{ 100, 4097, 0 },		/* unaligned, still nothing */
+		{ SRC_SIZE, 0, 0 },		/* at EOF */
+		{ SRC_SIZE, 0, MIB },		/* at EOF: clamped to 0 */
+		{ SRC_SIZE + 100, 100, 100 },	/* past EOF, unaligned */
+	};
+	struct snapshot before;
+	unsigned int i;
+
+	ASSERT_EQ(0, pattern_write(self->dst_fd, 0, 64 * KIB, SEED_B, 0));
+	ASSERT_EQ(0, snapshot_take(self->dst_fd, &before));
+	for (i = 0; i < ARRAY_SIZE(ranges); i++) {
+		int64_t ret = copy_range(self->src_fd, ranges[i].src,
+					 self->dst_fd, ranges[i].dst,
+					 ranges[i].len,
+					 COPY_RANGE_SHARE_REQUIRE);
+
 		if (variant->can_share) {
-			ASSERT_EQ(EINVAL, errno)
+			ASSERT_EQ(0, ret)
 				TH_LOG("range %u: %s", i, strerror(errno));
 		} else {
-			ASSERT_TRUE(errno == EINVAL || errno == EOPNOTSUPP)
+			ASSERT_EQ(-1, ret) TH_LOG("range %u accepted", i);
+			ASSERT_EQ(EOPNOTSUPP, errno)
 				TH_LOG("range %u: %s", i, strerror(errno));
 		}
 		ASSERT_TRUE(snapshot_same(self->dst_fd, &before))

@@ -1,0 +1,330 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * A filesystem with its own ->copy_file_range: overlayfs, which forwards
+ * copies, clones and FIEMAP to the filesystem underneath (btrfs here), so
+ * copy_range takes its "fs_copy" implementation for it.  The sharing
+ * policy must hold there as everywhere:
+ *
+ *   0        the module copies the data itself and never calls the
+ *            filesystem's copy: nothing shared, counted as copied;
+ *   ALLOW    the filesystem's copy does it all (btrfs clones what it can):
+ *            counted as offloaded;
+ *   REQUIRE  a clone through overlayfs's ->remap_file_range: all shared or
+ *            an error, counted as shared.
+ *
+ * The source is either created through the overlay (so it lives in the
+ * upper layer) or in the lower layer before mounting, and is opened
+ * read-only so that it stays there; the destination is always a new file
+ * in the upper layer.  Both layers are on the same btrfs.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "copy_range_helpers.h"
+#include "kselftest_harness.h"
+
+#define SEED_A		0x5eed0000000f1a11ULL
+#define SEED_B		0x5eed0000000f1a12ULL
+/* Block aligned; the copies below fit in one of the module's chunks. */
+#define SRC_SIZE	MIB
+
+/* What the fixture sets up, in a struct of its own for the helpers. */
+struct ovl {
+	char dir[PATH_MAX];	/* on btrfs: lower/, upper/, work/, merged/ */
+	char merged[PATH_MAX];
+	bool mounted;
+	int src_fd;	/* merged/src: SRC_SIZE bytes of SEED_A, read-only */
+	int dst_fd;	/* merged/dst: empty */
+};
+
+FIXTURE(overlay) {
+	struct ovl o;
+};
+
+FIXTURE_VARIANT(overlay) {
+	/* Where the source is: in the lower layer, or the upper one. */
+	bool src_in_lower;
+};
+
+FIXTURE_VARIANT_ADD(overlay, upper_src) {
+	.src_in_lower = false,
+};
+
+FIXTURE_VARIANT_ADD(overlay, lower_src) {
+	.src_in_lower = true,
+};
+
+/* A source file of SEED_A in @dir, on disk.  0 or -1 with errno set. */
+static int make_source(const char *dir)
+{
+	int fd = open_new(dir, "src", O_RDWR);
+	int err;
+
+	if (fd < 0)
+		return -1;
+	if (pattern_write(fd, 0, SRC_SIZE, SEED_A, 0) || settle(fd)) {
+		err = errno;
+		close(fd);
+		errno = err;
+		return -1;
+	}
+	return close(fd);
+}
+
+/* The files, once mounted.  0 or -1 with errno set. */
+static int open_files(struct ovl *o, bool src_in_lower)
+{
+	if (!src_in_lower && make_source(o->merged))
+		return -1;
+	o->src_fd = open_at(o->merged, "src", O_RDONLY);
+	if (o->src_fd < 0)
+		return -1;
+	o->dst_fd = open_new(o->merged, "dst", O_RDWR);
+	if (o->dst_fd < 0)
+		return -1;
+	return 0;
+}
+
+/* Everything setup made, in reverse; for teardown and a failed setup. */
+static void cleanup(struct ovl *o)
+{
+	if (o->src_fd >= 0)
+		close(o->src_fd);
+	if (o->dst_fd >= 0)
+		close(o->dst_fd);
+	o->src_fd = -1;
+	o->dst_fd = -1;
+	if (o->mounted && umount2(o->merged, 0))
+		umount2(o->merged, MNT_DETACH);
+	o->mounted = false;
+	remove_tree(o->dir);
+}
+
+FIXTURE_SETUP(overlay)
+{
+	char lower[PATH_MAX], upper[PATH_MAX], work[PATH_MAX], opts[4 * PATH_MAX];
+	struct ovl *o = &self->o;
+	struct cr_stats st;
+	int err;
+
+	o->src_fd = -1;
+	o->dst_fd = -1;
+	o->mounted = false;
+	if (geteuid())
+		SKIP(return, "mount needs root");
+	if (!fs_mounted(FS_BTRFS, BTRFS_SUPER_MAGIC))
+		SKIP(return, "%s is not mounted", FS_BTRFS);
+	if (!fs_mounted(CR_DEBUGFS, DEBUGFS_MAGIC))
+		SKIP(return, "debugfs is not mounted on %s", CR_DEBUGFS);
+	ASSERT_LE(0, cr_dev()) TH_LOG("open %s: %s", CR_DEVICE_PATH,
+				      strerror(errno));
+	ASSERT_EQ(0, cr_stats_read(&st))
+		TH_LOG("%s: %s", CR_STATS_PATH, strerror(errno));
+
+	ASSERT_NE(NULL, make_test_dir(FS_BTRFS, o->dir));
+	ASSERT_EQ(0, path_join(lower, o->dir, "lower"));
+	ASSERT_EQ(0, path_join(upper, o->dir, "upper"));
+	ASSERT_EQ(0, path_join(work, o->dir, "work"));
+	ASSERT_EQ(0, path_join(o->merged, o->dir, "merged"));
+	ASSERT_EQ(0, mkdir(lower, 0755));
+	ASSERT_EQ(0, mkdir(upper, 0755));
+	ASSERT_EQ(0, mkdir(work, 0755));
+	ASSERT_EQ(0, mkdir(o->merged, 0755));
+	if (variant->src_in_lower)
+		ASSERT_EQ(0, make_source(lower)) TH_LOG("%s", strerror(errno));
+
+	snprintf(opts, sizeof(opts), "lowerdir=%s,upperdir=%s,workdir=%s",
+		 lower, upper, work);
+	if (mount("overlay", o->merged, "overlay", 0, opts)) {
+		err = errno;
+		cleanup(o);
+		if (err == ENODEV)
+			SKIP(return, "no overlayfs in this kernel");
+		ASSERT_EQ(0, err) TH_LOG("mount overlay on %s: %s",
+					 o->merged, strerror(err));
+	}
+	o->mounted = true;
+
+	/* The harness does not tear down after a failed setup: do it here. */
+	if (open_files(o, variant->src_in_lower)) {
+		err = errno;
+		cleanup(o);
+		ASSERT_EQ(0, err) TH_LOG("files in the overlay: %s",
+					 strerror(err));
+	}
+}
+
+FIXTURE_TEARDOWN(overlay)
+{
+	cleanup(&self->o);
+}
+
+/* As in copy_stats_test.c. */
+static void check_moved(struct __test_metadata *_metadata,
+			const struct cr_stats *before,
+			const struct cr_stats *want)
+{
+	struct cr_stats after;
+	char why[512];
+
+	ASSERT_EQ(0, cr_stats_read(&after))
+		TH_LOG("%s: %s", CR_STATS_PATH, strerror(errno));
+	ASSERT_TRUE(cr_stats_moved(before, &after, want, why, sizeof(why)))
+		TH_LOG("%s", why);
+}
+
+static void read_stats(struct __test_metadata *_metadata, struct cr_stats *st)
+{
+	ASSERT_EQ(0, cr_stats_read(st))
+		TH_LOG("%s: %s", CR_STATS_PATH, strerror(errno));
+}
+
+#define MOVED(st, which, ...) \
+	((st)->impl[which] = (struct cr_counters){ __VA_ARGS__ })
+
+/* FIEMAP of [@start, @end) of @fd, through the overlay: none or all shared. */
+static void check_sharing(struct __test_metadata *_metadata, int fd,
+			  int64_t start, int64_t end, bool all)
+{
+	uint64_t mapped, shared;
+
+	ASSERT_EQ(0, settle(fd));
+	ASSERT_EQ(0, fiemap_shared(fd, start, end, &mapped, &shared));
+	if (!all) {
+		ASSERT_LT(0ULL, mapped) TH_LOG("FIEMAP shows no data at all");
+		ASSERT_EQ(0ULL, shared)
+			TH_LOG("%ju bytes of [%jd, %jd) shared",
+			       (uintmax_t)shared, (intmax_t)start,
+			       (intmax_t)end);
+	} else {
+		ASSERT_EQ((uint64_t)(end - start), shared)
+			TH_LOG("only %ju bytes of [%jd, %jd) shared (%ju mapped)",
+			       (uintmax_t)shared, (intmax_t)start,
+			       (intmax_t)end, (uintmax_t)mapped);
+	}
+}
+
+/* Flags 0: the module's own data copy, never overlayfs's. */
+TEST_F(overlay, flags0_copies_independently)
+{
+	struct cr_stats before, want = {};
+
+	read_stats(_metadata, &before);
+	ASSERT_EQ(SRC_SIZE, copy_range(self->o.src_fd, 0, self->o.dst_fd, 0,
+				       SRC_SIZE, 0))
+		TH_LOG("%s", strerror(errno));
+	MOVED(&want, CR_IMPL_FS_COPY, .calls = 1, .copied = SRC_SIZE);
+	check_moved(_metadata, &before, &want);
+
+	ASSERT_EQ(SRC_SIZE, file_size(self->o.dst_fd));
+	ASSERT_EQ(-1, pattern_mismatch(self->o.dst_fd, 0, SRC_SIZE, SEED_A, 0));
+	ASSERT_EQ(-1, files_mismatch(self->o.src_fd, 0, self->o.dst_fd, 0,
+				     SRC_SIZE));
+	check_sharing(_metadata, self->o.dst_fd, 0, SRC_SIZE, false);
+}
+
+/*
+ * ALLOW: handed to overlayfs, whose copy btrfs turns into a clone.  One
+ * call, the full count, all of it offloaded and all of it shared.
+ */
+TEST_F(overlay, allow_offloads_and_shares)
+{
+	struct cr_stats before, want = {};
+
+	read_stats(_metadata, &before);
+	ASSERT_EQ(SRC_SIZE, copy_range(self->o.src_fd, 0, self->o.dst_fd, 0,
+				       SRC_SIZE, COPY_RANGE_SHARE_ALLOW))
+		TH_LOG("%s", strerror(errno));
+	MOVED(&want, CR_IMPL_FS_COPY, .calls = 1, .offloaded = SRC_SIZE);
+	check_moved(_metadata, &before, &want);
+
+	ASSERT_EQ(SRC_SIZE, file_size(self->o.dst_fd));
+	ASSERT_EQ(-1, pattern_mismatch(self->o.dst_fd, 0, SRC_SIZE, SEED_A, 0));
+	check_sharing(_metadata, self->o.dst_fd, 0, SRC_SIZE, true);
+}
+
+/*
+ * ALLOW with offsets inside a block: still one call, the full count and
+ * the right bytes, all offloaded.  Whether the filesystem shared any of it
+ * is its business, so only the data is checked.
+ */
+TEST_F(overlay, allow_unaligned_offloads)
+{
+	const int64_t off = 100, len = SRC_SIZE / 2;
+	struct cr_stats before, want = {};
+
+	read_stats(_metadata, &before);
+	ASSERT_EQ(len, copy_range(self->o.src_fd, off, self->o.dst_fd, off + 7,
+				  len, COPY_RANGE_SHARE_ALLOW))
+		TH_LOG("%s", strerror(errno));
+	MOVED(&want, CR_IMPL_FS_COPY, .calls = 1, .offloaded = len);
+	check_moved(_metadata, &before, &want);
+
+	ASSERT_EQ(off + 7 + len, file_size(self->o.dst_fd));
+	ASSERT_EQ(-1, pattern_mismatch(self->o.dst_fd, 0, off + 7, PATTERN_ZERO,
+				       0));
+	ASSERT_EQ(-1, pattern_mismatch(self->o.dst_fd, off + 7, len, SEED_A,
+				       off));
+}
+
+/* REQUIRE on an aligned range: overlayfs clones on btrfs, all shared. */
+TEST_F(overlay, require_aligned_shares)
+{
+	struct cr_stats before, want = {};
+
+	read_stats(_metadata, &before);
+	ASSERT_EQ(SRC_SIZE, copy_range(self->o.src_fd, 0, self->o.dst_fd, 0,
+				       SRC_SIZE, COPY_RANGE_SHARE_REQUIRE))
+		TH_LOG("%s", strerror(errno));
+	MOVED(&want, CR_IMPL_FS_COPY, .calls = 1, .shared = SRC_SIZE);
+	check_moved(_metadata, &before, &want);
+
+	ASSERT_EQ(SRC_SIZE, file_size(self->o.dst_fd));
+	ASSERT_EQ(-1, pattern_mismatch(self->o.dst_fd, 0, SRC_SIZE, SEED_A, 0));
+	check_sharing(_metadata, self->o.dst_fd, 0, SRC_SIZE, true);
+}
+
+/*
+ * REQUIRE on a range btrfs refuses (a length ending inside a block, before
+ * EOF): its EINVAL comes back through overlayfs, counted as one call and
+ * one error, and the destination is untouched.
+ */
+TEST_F(overlay, require_unaligned_fails)
+{
+	struct cr_stats before, want = {};
+	struct snapshot snap;
+
+	ASSERT_EQ(0, pattern_write(self->o.dst_fd, 0, 64 * KIB + 3, SEED_B, 0));
+	ASSERT_EQ(0, snapshot_take(self->o.dst_fd, &snap));
+	read_stats(_metadata, &before);
+	ASSERT_EQ(-1, copy_range(self->o.src_fd, 0, self->o.dst_fd, 0,
+				 SRC_SIZE / 2 + 100, COPY_RANGE_SHARE_REQUIRE));
+	ASSERT_EQ(EINVAL, errno) TH_LOG("%s", strerror(errno));
+	MOVED(&want, CR_IMPL_FS_COPY, .calls = 1, .errors = 1);
+	check_moved(_metadata, &before, &want);
+	ASSERT_TRUE(snapshot_same(self->o.dst_fd, &snap));
+	snapshot_free(&snap);
+}
+
+/* overlayfs can share, so a REQUIRE probe with nothing to copy is 0. */
+TEST_F(overlay, require_len0_probe)
+{
+	struct cr_stats before;
+	const struct cr_stats none = {};
+
+	read_stats(_metadata, &before);
+	ASSERT_EQ(0, copy_range(self->o.src_fd, 0, self->o.dst_fd, 0, 0,
+				COPY_RANGE_SHARE_REQUIRE))
+		TH_LOG("%s", strerror(errno));
+	check_moved(_metadata, &before, &none);
+	ASSERT_EQ(0, file_size(self->o.dst_fd));
+}
+
+TEST_HARNESS_MAIN
