@@ -81,7 +81,7 @@ lint "userspace is rustfmt-clean" cargo fmt --manifest-path samples/Cargo.toml -
 lint "userspace is clippy-clean" cargo clippy --manifest-path samples/Cargo.toml -q --all-targets -- -D warnings
 
 ksft=$kdir/source/tools/testing/selftests
-make -s -C tools/testing/selftests/copy_range KSFT_DIR="$ksft" || {
+make -s -C tools/testing/selftests/copy_range KSFT_DIR="$ksft" && make -s -C samples/c || {
 	echo "FAIL - selftests: build"
 	host_failed=$((host_failed + 1))
 }
