@@ -14,7 +14,6 @@ use crate::{
     },
     ops::{
         select,
-        CopyRangeOps,
         Request, //
     },
     range::{
@@ -24,7 +23,6 @@ use crate::{
         ranges_overlap,
         SharePolicy, //
     },
-    uapi::CopyRangeArgs,
     vfs::{
         verify_area,
         write_check_limits,
@@ -33,55 +31,94 @@ use crate::{
     },
 };
 
-/// Copies as `args` asks, stopping between chunks when `ctl` says so. Returns the bytes copied.
-pub(crate) fn copy_range(args: &CopyRangeArgs, ctl: &dyn CopyControl) -> Result<u64> {
-    let src = CopyFile::from_fd(args.src_fd)?;
-    let dst = CopyFile::from_fd(args.dst_fd)?;
-    let policy = SharePolicy::from_flags(args.flags)?;
-    // `loff_t`, as `copy_file_range(2)` reads its offsets.
-    let (src_off, dst_off) = (args.src_off as i64, args.dst_off as i64);
+/// The two files of a copy, looked up in the caller's descriptor table, and its policy.
+pub(crate) struct Files {
+    /// The source.
+    pub(crate) src: CopyFile,
+    /// The destination.
+    pub(crate) dst: CopyFile,
+    /// The sharing policy.
+    pub(crate) policy: SharePolicy,
+}
 
-    let ops = select(&src, &dst);
-    let Some(req) = check(&src, &dst, src_off, dst_off, args.len, policy, ops)? else {
-        return Ok(0);
-    };
-    let progress = match policy {
-        SharePolicy::Forbid => copy_data(&src, src_off, &dst, dst_off, req.count, ctl),
-        SharePolicy::Allow => ops.copy_allowing_sharing(&req, ctl),
-        SharePolicy::Require => match ops.share(&req, src_off, dst_off, req.count) {
-            Ok(n) => Progress {
-                done: n,
-                shared: n,
-                ..Progress::default()
+impl Files {
+    /// Looks up both descriptors and decodes the flags, in `copy_file_range(2)`'s order:
+    /// `EBADF` for the source, then the destination, then `EINVAL` for the flags.
+    pub(crate) fn from_fds(src_fd: i32, dst_fd: i32, flags: u64) -> Result<Self> {
+        let src = CopyFile::from_fd(src_fd)?;
+        let dst = CopyFile::from_fd(dst_fd)?;
+        let policy = SharePolicy::from_flags(flags)?;
+        Ok(Self { src, dst, policy })
+    }
+
+    /// Checks one range without copying (see [`check`]). Returns the bytes a copy would cover:
+    /// `len` clamped to the source's end of file.
+    pub(crate) fn check(&self, src_off: i64, dst_off: i64, len: u64) -> Result<u64> {
+        check(self, src_off, dst_off, len).map(|c| c.to_eof)
+    }
+
+    /// Checks and copies one range: at most `MAX_RW_COUNT` bytes, stopping between chunks when
+    /// `ctl` says so. Returns the bytes copied.
+    pub(crate) fn copy(
+        &self,
+        src_off: i64,
+        dst_off: i64,
+        len: u64,
+        ctl: &dyn CopyControl,
+    ) -> Result<u64> {
+        let checked = check(self, src_off, dst_off, len)?;
+        if checked.to_copy == 0 {
+            return Ok(0);
+        }
+        let (src, dst) = (&self.src, &self.dst);
+        let count = cap_per_call(checked.to_copy, dst.block_size());
+        let req = Request {
+            src,
+            dst,
+            src_off,
+            dst_off,
+            count,
+            ends_at_eof_past_dst_eof: src_off + count as i64 == src.size()
+                && dst_off + count as i64 >= dst.size(),
+        };
+        let ops = select(src, dst);
+        let progress = match self.policy {
+            SharePolicy::Forbid => copy_data(src, src_off, dst, dst_off, count, ctl),
+            SharePolicy::Allow => ops.copy_allowing_sharing(&req, ctl),
+            SharePolicy::Require => match ops.share(&req, src_off, dst_off, count) {
+                Ok(n) => Progress {
+                    done: n,
+                    shared: n,
+                    ..Progress::default()
+                },
+                Err(e) => Progress {
+                    error: Some(e),
+                    ..Progress::default()
+                },
             },
-            Err(e) => Progress {
-                error: Some(e),
-                ..Progress::default()
-            },
-        },
-    };
-    ops.stats().record(&progress);
-    progress.into_result()
+        };
+        ops.stats().record(&progress);
+        progress.into_result()
+    }
+}
+
+/// The counts a checked range yields.
+struct Checked {
+    /// `len` clamped to the source's end of file.
+    to_eof: u64,
+    /// That, shortened to the destination's file-size limits: what to copy now.
+    to_copy: u64,
 }
 
 /// The checks of `generic_copy_file_checks()` and `rw_verify_area()`, in their order, with the
-/// differences `copy_range` makes on purpose (see `Documentation/`):
+/// differences `copy_range` makes on purpose (see `Documentation/copy_range.rst`):
 ///
 /// - copies across filesystems are allowed, except under `COPY_RANGE_SHARE_REQUIRE` (`EXDEV`);
 /// - a file on a pseudo filesystem (procfs, sysfs...) is `EINVAL`, never a 0-byte success;
 /// - under `COPY_RANGE_SHARE_REQUIRE`, a filesystem that cannot share is `EOPNOTSUPP`, even for
 ///   a length of 0, so that callers can probe.
-///
-/// Returns `None` when there is nothing to copy (length 0, or the source offset at or past EOF).
-fn check<'a>(
-    src: &'a CopyFile,
-    dst: &'a CopyFile,
-    src_off: i64,
-    dst_off: i64,
-    len: u64,
-    policy: SharePolicy,
-    ops: &dyn CopyRangeOps,
-) -> Result<Option<Request<'a>>> {
+fn check(files: &Files, src_off: i64, dst_off: i64, len: u64) -> Result<Checked> {
+    let (src, dst) = (&files.src, &files.dst);
     // generic_file_rw_checks()
     if src.kind() == InodeKind::Directory || dst.kind() == InodeKind::Directory {
         return Err(EISDIR);
@@ -95,7 +132,7 @@ fn check<'a>(
     if src.on_pseudo_fs() || dst.on_pseudo_fs() {
         return Err(EINVAL);
     }
-    if policy == SharePolicy::Require && !src.same_sb(dst) {
+    if files.policy == SharePolicy::Require && !src.same_sb(dst) {
         return Err(EXDEV);
     }
     if dst.immutable() {
@@ -105,31 +142,18 @@ fn check<'a>(
         return Err(ETXTBSY);
     }
     check_wrap(src_off, dst_off, len)?;
-    let mut count = clamp_to_eof(src_off, len, src.size());
-    if count > 0 {
-        write_check_limits(dst, dst_off, &mut count)?;
+    let to_eof = clamp_to_eof(src_off, len, src.size());
+    let mut to_copy = to_eof;
+    if to_copy > 0 {
+        write_check_limits(dst, dst_off, &mut to_copy)?;
     }
-    if src.same_inode(dst) && ranges_overlap(src_off, dst_off, count) {
+    if src.same_inode(dst) && ranges_overlap(src_off, dst_off, to_copy) {
         return Err(EINVAL);
     }
-    verify_area(src, false, src_off, count)?;
-    verify_area(dst, true, dst_off, count)?;
-    if policy == SharePolicy::Require {
-        ops.can_share(src, dst)?;
+    verify_area(src, false, src_off, to_copy)?;
+    verify_area(dst, true, dst_off, to_copy)?;
+    if files.policy == SharePolicy::Require {
+        select(src, dst).can_share(src, dst)?;
     }
-    if count == 0 {
-        return Ok(None);
-    }
-
-    let count = cap_per_call(count, dst.block_size());
-    let ends_at_eof_past_dst_eof =
-        src_off + count as i64 == src.size() && dst_off + count as i64 >= dst.size();
-    Ok(Some(Request {
-        src,
-        dst,
-        src_off,
-        dst_off,
-        count,
-        ends_at_eof_past_dst_eof,
-    }))
+    Ok(Checked { to_eof, to_copy })
 }

@@ -27,13 +27,19 @@ use kernel::{
     },
 };
 
+mod anon_file;
 mod copy;
 mod data_copy;
+mod job;
+mod job_limit;
+mod job_queue;
 mod misc_mode;
 mod ops;
 mod range;
 mod stats;
+mod submitter;
 mod uapi;
+mod vec;
 mod vfs;
 
 use misc_mode::MiscDeviceWithMode;
@@ -44,17 +50,25 @@ module! {
     authors: ["The copy_range developers"],
     description: "copy_range: ranged copy offload between open files",
     license: "GPL",
+    params: {
+        max_jobs_per_user: u32 {
+            default: 64,
+            description: "Asynchronous copies one user may have in flight (EAGAIN past it)",
+        },
+    },
 }
 
 /// Mode of `/dev/copy_range`: every user may open it; each copy's permission checks come from
 /// the file descriptors it names, as for a syscall.
 const DEVICE_MODE: u16 = 0o666;
 
-/// The module. Fields drop in order: the device goes first, so that no new call starts while
-/// the rest is torn down.
+/// The module. Fields drop in order: the device goes first, so that no new call starts, then
+/// the job queue, which waits for every worker to return.
 struct CopyRangeModule {
     /// `/dev/copy_range`.
     _misc: Pin<KBox<MiscDeviceWithMode<CopyRangeDevice>>>,
+    /// Where jobs run.
+    _jobs: job_queue::JobQueue,
     /// `/sys/kernel/debug/copy_range/stats`.
     _stats: Pin<KBox<debugfs::File<stats::StatsTable>>>,
     /// `/sys/kernel/debug/copy_range/`.
@@ -63,6 +77,8 @@ struct CopyRangeModule {
 
 impl kernel::Module for CopyRangeModule {
     fn init(_module: &'static ThisModule) -> Result<Self> {
+        job_limit::init();
+        let jobs = job_queue::JobQueue::new()?;
         let debugfs = debugfs::Dir::new(c"copy_range");
         let stats = KBox::pin_init(
             debugfs.read_only_file(c"stats", stats::StatsTable),
@@ -77,6 +93,7 @@ impl kernel::Module for CopyRangeModule {
         )?;
         Ok(Self {
             _misc: misc,
+            _jobs: jobs,
             _stats: stats,
             _debugfs: debugfs,
         })
@@ -96,8 +113,12 @@ impl MiscDevice for CopyRangeDevice {
     }
 
     fn ioctl(_device: (), _file: &File, cmd: u32, arg: usize) -> Result<isize> {
+        let arg = UserPtr::from_addr(arg);
         match cmd {
-            uapi::COPY_RANGE_IOC_COPY => ioctl_copy(UserPtr::from_addr(arg)),
+            uapi::COPY_RANGE_IOC_COPY => ioctl_copy(arg),
+            uapi::COPY_RANGE_IOC_SUBMIT => ioctl_submit(arg),
+            uapi::COPY_RANGE_IOC_COPYV => ioctl_copyv(arg),
+            uapi::COPY_RANGE_IOC_SUBMITV => ioctl_submitv(arg),
             _ => Err(ENOTTY),
         }
     }
@@ -108,10 +129,54 @@ fn ioctl_copy(arg: UserPtr) -> Result<isize> {
     let size = core::mem::size_of::<uapi::CopyRangeArgs>();
     let (mut reader, mut writer) = UserSlice::new(arg, size).reader_writer();
     let mut args: uapi::CopyRangeArgs = reader.read()?;
-    let copied = copy::copy_range(&args, &data_copy::Interruptible)?;
+    let files = copy::Files::from_fds(args.src_fd, args.dst_fd, args.flags)?;
+    // `loff_t`, as `copy_file_range(2)` reads its offsets.
+    let (src_off, dst_off) = (args.src_off as i64, args.dst_off as i64);
+    let copied = files.copy(src_off, dst_off, args.len, &data_copy::Interruptible)?;
     args.copied = copied;
     // As for copy_file_range(2), a fault here after data was copied is still EFAULT.
     writer.write(&args)?;
     // At most MAX_RW_COUNT, so it fits.
     Ok(copied as isize)
+}
+
+/// `COPY_RANGE_IOC_SUBMIT`: checks as `COPY_RANGE_IOC_COPY` does, then starts a job.
+fn ioctl_submit(arg: UserPtr) -> Result<isize> {
+    let size = core::mem::size_of::<uapi::CopyRangeArgs>();
+    let args: uapi::CopyRangeArgs = UserSlice::new(arg, size).reader().read()?;
+    let files = copy::Files::from_fds(args.src_fd, args.dst_fd, args.flags)?;
+    let seg = job::Segment {
+        src_off: args.src_off as i64,
+        dst_off: args.dst_off as i64,
+        len: args.len,
+    };
+    let total = files.check(seg.src_off, seg.dst_off, seg.len)?;
+    let mut segments = KVec::with_capacity(1, GFP_KERNEL)?;
+    segments.push(seg, GFP_KERNEL)?;
+    job::Job::submit(files, segments, total)
+}
+
+/// `COPY_RANGE_IOC_COPYV`: a synchronous vector copy.
+fn ioctl_copyv(arg: UserPtr) -> Result<isize> {
+    let size = core::mem::size_of::<uapi::CopyRangeVec>();
+    let (mut reader, mut writer) = UserSlice::new(arg, size).reader_writer();
+    let mut args: uapi::CopyRangeVec = reader.read()?;
+    let req = vec::VecRequest::from_user(&args)?;
+    let (done_segs, copied, error) = req.copy(&data_copy::Interruptible);
+    if let (0, Some(e)) = (copied, error) {
+        return Err(e);
+    }
+    args.done_segs = done_segs;
+    args.copied = copied;
+    writer.write(&args)?;
+    // At most MAX_RW_COUNT, so it fits.
+    Ok(copied as isize)
+}
+
+/// `COPY_RANGE_IOC_SUBMITV`: checks every segment, then starts one job for all of them.
+fn ioctl_submitv(arg: UserPtr) -> Result<isize> {
+    let size = core::mem::size_of::<uapi::CopyRangeVec>();
+    let args: uapi::CopyRangeVec = UserSlice::new(arg, size).reader().read()?;
+    let req = vec::VecRequest::from_user(&args)?;
+    job::Job::submit(req.files, req.segments, req.total)
 }

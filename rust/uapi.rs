@@ -8,7 +8,12 @@
 //! here with the kernel's `_IO*` helpers and checked against the C compiler's values by KUnit.
 
 use kernel::{
-    ioctl::_IOWR,
+    ioctl::{
+        _IO,
+        _IOR,
+        _IOW,
+        _IOWR, //
+    },
     prelude::*,
     transmute::{
         AsBytes,
@@ -29,7 +34,12 @@ mod generated {
     include!("uapi_generated.rs");
 }
 
-pub(crate) use generated::copy_range_args as CopyRangeArgs;
+pub(crate) use generated::{
+    copy_range_args as CopyRangeArgs,
+    copy_range_seg as CopyRangeSeg,
+    copy_range_status as CopyRangeStatus,
+    copy_range_vec as CopyRangeVec, //
+};
 
 // SAFETY: `copy_range_args` is `repr(C)` and made only of integers, so every bit pattern is a
 // valid value.
@@ -38,6 +48,15 @@ unsafe impl FromBytes for CopyRangeArgs {}
 // no padding (checked against the C layout by the `uapi_matches_c_header` test), so every byte is
 // initialised.
 unsafe impl AsBytes for CopyRangeArgs {}
+// SAFETY: `repr(C)`, three `__u64`: any bit pattern is valid.
+unsafe impl FromBytes for CopyRangeSeg {}
+// SAFETY: `repr(C)`, two `__u64` then two `__s32`: 24 bytes, no padding (checked below).
+unsafe impl AsBytes for CopyRangeStatus {}
+// SAFETY: `repr(C)` and only integers: any bit pattern is valid.
+unsafe impl FromBytes for CopyRangeVec {}
+// SAFETY: `repr(C)`, `__s32` ×2, `__u64` ×2, `__u32` ×2, `__u64`: 40 bytes, no padding
+// (checked below).
+unsafe impl AsBytes for CopyRangeVec {}
 
 /// `COPY_RANGE_SHARE_ALLOW`: share extents where the filesystem can, copy the rest.
 pub(crate) const COPY_RANGE_SHARE_ALLOW: u64 = generated::COPY_RANGE_SHARE_ALLOW as u64;
@@ -51,13 +70,37 @@ const MAGIC: u32 = generated::COPY_RANGE_IOC_MAGIC;
 
 /// `COPY_RANGE_IOC_COPY`: a synchronous copy.
 pub(crate) const COPY_RANGE_IOC_COPY: u32 = _IOWR::<CopyRangeArgs>(MAGIC, 0x01);
+/// `COPY_RANGE_IOC_SUBMIT`: an asynchronous copy; returns a job descriptor.
+pub(crate) const COPY_RANGE_IOC_SUBMIT: u32 = _IOW::<CopyRangeArgs>(MAGIC, 0x02);
+/// `COPY_RANGE_IOC_COPYV`: a synchronous vector copy.
+pub(crate) const COPY_RANGE_IOC_COPYV: u32 = _IOWR::<CopyRangeVec>(MAGIC, 0x03);
+/// `COPY_RANGE_IOC_SUBMITV`: an asynchronous vector copy.
+pub(crate) const COPY_RANGE_IOC_SUBMITV: u32 = _IOW::<CopyRangeVec>(MAGIC, 0x04);
+/// `COPY_RANGE_JOB_IOC_STATUS`, on a job descriptor.
+pub(crate) const COPY_RANGE_JOB_IOC_STATUS: u32 = _IOR::<CopyRangeStatus>(MAGIC, 0x10);
+/// `COPY_RANGE_JOB_IOC_WAIT`, on a job descriptor.
+pub(crate) const COPY_RANGE_JOB_IOC_WAIT: u32 = _IOR::<CopyRangeStatus>(MAGIC, 0x11);
+/// `COPY_RANGE_JOB_IOC_CANCEL`, on a job descriptor.
+pub(crate) const COPY_RANGE_JOB_IOC_CANCEL: u32 = _IO(MAGIC, 0x12);
+
+/// `COPY_RANGE_JOB_RUNNING`.
+pub(crate) const COPY_RANGE_JOB_RUNNING: u32 = generated::COPY_RANGE_JOB_RUNNING;
+/// `COPY_RANGE_JOB_DONE`.
+pub(crate) const COPY_RANGE_JOB_DONE: u32 = generated::COPY_RANGE_JOB_DONE;
+/// `COPY_RANGE_JOB_FAILED`.
+pub(crate) const COPY_RANGE_JOB_FAILED: u32 = generated::COPY_RANGE_JOB_FAILED;
+/// `COPY_RANGE_JOB_CANCELLED`.
+pub(crate) const COPY_RANGE_JOB_CANCELLED: u32 = generated::COPY_RANGE_JOB_CANCELLED;
+/// `COPY_RANGE_VEC_MAX_SEGS`.
+pub(crate) const COPY_RANGE_VEC_MAX_SEGS: u32 = generated::COPY_RANGE_VEC_MAX_SEGS;
 
 /// Layout and numbers as the C compiler computed them from the header (`uapi_c.c`).
 mod c_abi {
     extern "C" {
-        pub(super) static copy_range_c_ioc_copy: u32;
+        pub(super) static copy_range_c_ioc: [u32; 7];
         pub(super) static copy_range_c_args_size: u32;
         pub(super) static copy_range_c_args_offsets: [u32; 7];
+        pub(super) static copy_range_c_sizes: [u32; 3];
     }
 }
 
@@ -71,9 +114,33 @@ mod tests {
 
     #[test]
     fn ioctl_numbers_match_c_header() {
-        // SAFETY: Immutable statics defined in `uapi_c.c`, initialised at compile time.
-        let c_copy = unsafe { c_abi::copy_range_c_ioc_copy };
-        assert_eq!(COPY_RANGE_IOC_COPY, c_copy);
+        // SAFETY: An immutable static defined in `uapi_c.c`, initialised at compile time.
+        let c = unsafe { c_abi::copy_range_c_ioc };
+        let rust = [
+            COPY_RANGE_IOC_COPY,
+            COPY_RANGE_IOC_SUBMIT,
+            COPY_RANGE_IOC_COPYV,
+            COPY_RANGE_IOC_SUBMITV,
+            COPY_RANGE_JOB_IOC_STATUS,
+            COPY_RANGE_JOB_IOC_WAIT,
+            COPY_RANGE_JOB_IOC_CANCEL,
+        ];
+        assert_eq!(rust, c);
+    }
+
+    #[test]
+    fn job_and_vector_layouts_match_c_header() {
+        // SAFETY: An immutable static defined in `uapi_c.c`, initialised at compile time.
+        let c = unsafe { c_abi::copy_range_c_sizes };
+        assert_eq!(size_of::<CopyRangeStatus>(), c[0] as usize);
+        assert_eq!(size_of::<CopyRangeSeg>(), c[1] as usize);
+        assert_eq!(size_of::<CopyRangeVec>(), c[2] as usize);
+        // No padding anywhere, so 32- and 64-bit callers agree.
+        assert_eq!(size_of::<CopyRangeStatus>(), 24);
+        assert_eq!(size_of::<CopyRangeSeg>(), 24);
+        assert_eq!(size_of::<CopyRangeVec>(), 40);
+        assert_eq!(offset_of!(CopyRangeVec, nr_segs), 24);
+        assert_eq!(offset_of!(CopyRangeVec, copied), 32);
     }
 
     #[test]

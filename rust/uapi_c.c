@@ -13,7 +13,15 @@
 
 #include "uapi_c.h"
 
-const u32 copy_range_c_ioc_copy = COPY_RANGE_IOC_COPY;
+const u32 copy_range_c_ioc[] = {
+	COPY_RANGE_IOC_COPY,
+	COPY_RANGE_IOC_SUBMIT,
+	COPY_RANGE_IOC_COPYV,
+	COPY_RANGE_IOC_SUBMITV,
+	COPY_RANGE_JOB_IOC_STATUS,
+	COPY_RANGE_JOB_IOC_WAIT,
+	COPY_RANGE_JOB_IOC_CANCEL,
+};
 
 const u32 copy_range_c_args_size = sizeof(struct copy_range_args);
 const u32 copy_range_c_args_offsets[] = {
@@ -24,4 +32,10 @@ const u32 copy_range_c_args_offsets[] = {
 	offsetof(struct copy_range_args, len),
 	offsetof(struct copy_range_args, flags),
 	offsetof(struct copy_range_args, copied),
+};
+
+const u32 copy_range_c_sizes[] = {
+	sizeof(struct copy_range_status),
+	sizeof(struct copy_range_seg),
+	sizeof(struct copy_range_vec),
 };

@@ -5,8 +5,9 @@
 
 #include <linux/types.h>
 
-extern const u32 copy_range_c_ioc_copy;
+extern const u32 copy_range_c_ioc[7];
 extern const u32 copy_range_c_args_size;
 extern const u32 copy_range_c_args_offsets[7];
+extern const u32 copy_range_c_sizes[3];
 
 #endif /* COPY_RANGE_UAPI_C_H */

@@ -4,9 +4,11 @@
  * one judgement that is a table of C constants: which filesystems are
  * pseudo filesystems whose file sizes do not describe their contents.
  */
+#include <linux/cred.h>
 #include <linux/fs.h>
 #include <linux/fileattr.h>
 #include <linux/magic.h>
+#include <linux/sched/signal.h>
 
 #include "vfs_helpers.h"
 
@@ -71,4 +73,31 @@ int copy_range_is_nocow(struct file *file)
 	if (ret)
 		return ret;
 	return !!(fa.flags & FS_NOCOW_FL);
+}
+
+/*
+ * A job runs in a kernel worker, which has neither the submitter's
+ * credentials nor its RLIMIT_FSIZE: the job captures both at submit time
+ * and puts the credentials on while it copies.
+ */
+const struct cred *copy_range_get_current_cred(void)
+{
+	return get_current_cred();
+}
+
+const struct cred *copy_range_override_creds(const struct cred *cred)
+{
+	return override_creds(cred);
+}
+
+void copy_range_revert_creds(const struct cred *old)
+{
+	revert_creds(old);
+}
+
+u64 copy_range_rlimit_fsize(void)
+{
+	unsigned long limit = rlimit(RLIMIT_FSIZE);
+
+	return limit == RLIM_INFINITY ? U64_MAX : limit;
 }

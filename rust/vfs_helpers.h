@@ -8,6 +8,7 @@
 
 #include <linux/types.h>
 
+struct cred;
 struct file;
 
 loff_t copy_range_i_size_read(struct file *file);
@@ -15,5 +16,9 @@ bool copy_range_is_immutable(struct file *file);
 bool copy_range_is_swapfile(struct file *file);
 bool copy_range_is_pseudo_fs(struct file *file);
 int copy_range_is_nocow(struct file *file);
+const struct cred *copy_range_get_current_cred(void);
+const struct cred *copy_range_override_creds(const struct cred *cred);
+void copy_range_revert_creds(const struct cred *old);
+u64 copy_range_rlimit_fsize(void);
 
 #endif /* COPY_RANGE_VFS_HELPERS_H */

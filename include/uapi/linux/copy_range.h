@@ -63,4 +63,90 @@ struct copy_range_args {
  */
 #define COPY_RANGE_IOC_COPY	_IOWR(COPY_RANGE_IOC_MAGIC, 0x01, struct copy_range_args)
 
+/*
+ * Asynchronous copies.  COPY_RANGE_IOC_SUBMIT makes every check that
+ * COPY_RANGE_IOC_COPY makes, then returns a new file descriptor (O_CLOEXEC)
+ * for the job, which copies the whole range (after clamping to the source's
+ * EOF) in the background with the submitter's credentials and file-size
+ * limit.  The descriptor is the job's cookie: read(2) or
+ * COPY_RANGE_JOB_IOC_STATUS give its status, poll(2) reports POLLIN once
+ * it has ended, COPY_RANGE_JOB_IOC_WAIT blocks until then and
+ * COPY_RANGE_JOB_IOC_CANCEL stops it.  Closing the last reference cancels a
+ * running job and waits for it to stop.  EAGAIN: the user already has the
+ * maximum number of jobs in flight (module parameter max_jobs_per_user).
+ */
+#define COPY_RANGE_IOC_SUBMIT	_IOW(COPY_RANGE_IOC_MAGIC, 0x02, struct copy_range_args)
+
+/* Job states, in copy_range_status.state. */
+#define COPY_RANGE_JOB_RUNNING		0	/* queued or copying */
+#define COPY_RANGE_JOB_DONE		1	/* copied everything it could */
+#define COPY_RANGE_JOB_FAILED		2	/* stopped by an error */
+#define COPY_RANGE_JOB_CANCELLED	3	/* stopped by a cancel */
+
+/**
+ * struct copy_range_status - where a job stands
+ * @copied: bytes copied so far; exact, also after a failure or a cancel
+ * @total: bytes requested, after clamping to the source's EOF at submit time
+ * @state: COPY_RANGE_JOB_*
+ * @error: 0, or the negative errno that stopped a failed job
+ */
+struct copy_range_status {
+	__u64 copied;
+	__u64 total;
+	__s32 state;
+	__s32 error;
+};
+
+/* On a job descriptor: the current status; never blocks. */
+#define COPY_RANGE_JOB_IOC_STATUS	_IOR(COPY_RANGE_IOC_MAGIC, 0x10, struct copy_range_status)
+/* On a job descriptor: blocks until the job ends (EINTR on a signal). */
+#define COPY_RANGE_JOB_IOC_WAIT		_IOR(COPY_RANGE_IOC_MAGIC, 0x11, struct copy_range_status)
+/* On a job descriptor: asks the job to stop at the next chunk; returns at once. */
+#define COPY_RANGE_JOB_IOC_CANCEL	_IO(COPY_RANGE_IOC_MAGIC, 0x12)
+
+/**
+ * struct copy_range_seg - one range of a vector copy
+ * @src_off: byte offset in the source
+ * @dst_off: byte offset in the destination
+ * @len: number of bytes
+ */
+struct copy_range_seg {
+	__u64 src_off;
+	__u64 dst_off;
+	__u64 len;
+};
+
+/* Most segments one vector may hold. */
+#define COPY_RANGE_VEC_MAX_SEGS	1024
+
+/**
+ * struct copy_range_vec - many ranges between the same two files
+ * @src_fd: as in struct copy_range_args
+ * @dst_fd: as in struct copy_range_args
+ * @flags: as in struct copy_range_args
+ * @segs: user pointer to struct copy_range_seg[@nr_segs]
+ * @nr_segs: at most COPY_RANGE_VEC_MAX_SEGS
+ * @done_segs: out: segments copied completely
+ * @copied: out: bytes copied over all segments
+ *
+ * Every segment is checked as a single copy would be, and destination
+ * ranges must not overlap each other (EINVAL), before anything is copied.
+ * Segments are copied in order; the copy stops at the first segment that
+ * comes up short (the source's EOF, an error, a signal).
+ */
+struct copy_range_vec {
+	__s32 src_fd;
+	__s32 dst_fd;
+	__u64 flags;
+	__u64 segs;
+	__u32 nr_segs;
+	__u32 done_segs;
+	__u64 copied;
+};
+
+/* Copies a vector synchronously; returns (and stores) the bytes copied. */
+#define COPY_RANGE_IOC_COPYV	_IOWR(COPY_RANGE_IOC_MAGIC, 0x03, struct copy_range_vec)
+/* Submits a vector as one job; returns its descriptor. */
+#define COPY_RANGE_IOC_SUBMITV	_IOW(COPY_RANGE_IOC_MAGIC, 0x04, struct copy_range_vec)
+
 #endif /* _UAPI_LINUX_COPY_RANGE_H */
