@@ -93,7 +93,7 @@ pub(crate) fn copy_data(
     // `count` is at most `MAX_RW_COUNT` and the offsets were checked not to wrap.
     let past_dst_eof = dst_off + count as i64 > dst_eof;
     // Without a hole finder the copy is simply dense: holes read as zeros.
-    let holes = if past_dst_eof {
+    let holes = if past_dst_eof && src.may_have_holes() {
         HoleFinder::new(src).ok()
     } else {
         None

@@ -16,7 +16,7 @@
 use kernel::{
     alloc::KVec,
     fs::File,
-    new_mutex, new_poll_condvar, new_work,
+    new_mutex, new_work,
     prelude::*,
     sync::{
         atomic::{
@@ -24,7 +24,7 @@ use kernel::{
             Relaxed, //
         },
         poll::{
-            PollCondVar,
+            PollCondVarBox,
             PollTable, //
         },
         Arc,
@@ -114,9 +114,9 @@ pub(crate) struct Job {
     /// How the job ended.
     #[pin]
     outcome: Mutex<Outcome>,
-    /// Notified when `outcome` leaves `Running`; `WAIT` and `poll` wait on it.
-    #[pin]
-    ended: PollCondVar,
+    /// Notified when `outcome` leaves `Running`; `WAIT` and `poll` wait on it. Boxed, so that
+    /// dropping a job frees it after an RCU grace period instead of waiting for one.
+    ended: PollCondVarBox,
     /// The worker's work item.
     #[pin]
     work: Work<Job>,
@@ -171,6 +171,14 @@ impl Job {
         let submitter = Submitter::current();
         let uid = submitter.euid();
         job_limit::acquire(uid)?;
+        let ended =
+            match PollCondVarBox::new(c"copy_range_job::ended", kernel::static_lock_class!()) {
+                Ok(ended) => ended,
+                Err(e) => {
+                    job_limit::release(uid);
+                    return Err(e.into());
+                }
+            };
         let job = Arc::pin_init(
             try_pin_init!(Self {
                 files,
@@ -182,7 +190,7 @@ impl Job {
                 copied: Atomic::new(0),
                 cancel: Atomic::new(false),
                 outcome <- new_mutex!(Outcome::Running, "copy_range_job::outcome"),
-                ended <- new_poll_condvar!("copy_range_job::ended"),
+                ended,
                 work <- new_work!("copy_range_job::work"),
             }),
             GFP_KERNEL,

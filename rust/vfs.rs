@@ -179,6 +179,16 @@ impl CopyFile {
         unsafe { ffi::copy_range_i_size_read(self.raw()) }
     }
 
+    /// Whether the file may have holes: fewer bytes allocated than its size. A file whose
+    /// blocks cover its size is copied without looking for holes, which saves opening a second
+    /// file on every call. (Blocks allocated beyond the end of file can hide a hole; such a
+    /// hole is then copied as zeros, as `copy_file_range(2)` does with every hole.)
+    pub(crate) fn may_have_holes(&self) -> bool {
+        // SAFETY: The inode is valid by the type invariant; `inode_get_bytes()` takes `i_lock`.
+        let allocated = unsafe { bindings::inode_get_bytes(self.inode()) };
+        allocated < self.size()
+    }
+
     /// Both files are the same inode.
     pub(crate) fn same_inode(&self, other: &CopyFile) -> bool {
         self.inode() == other.inode()
