@@ -17,7 +17,7 @@ KERNEL ?= debug
 KBUILD_ARGS ?=
 
 .PHONY: all deps kernel kernel-debug kernel-plain module module-debug module-plain \
-	vm run check selftests clean
+	vm run check bench clean
 
 all: module
 
@@ -55,6 +55,20 @@ run: deps
 check: deps
 	@tools/testing/check.sh
 
+# make bench: every copy method side by side, one boot of the plain kernel;
+# writes results/bench.{csv,md,svg}. BENCH_MAX caps the largest size.
+BENCH_MAX ?= 268435456
+bench: deps
+	@$(MAKE) -s -C tools/bench
+	@kdir=$$(tools/kernel/module.sh plain) && \
+	tools/vm/run-vm --kdir "$$kdir" --timeout 5400 -- \
+		$(CURDIR)/tools/bench/run-bench.sh $(CURDIR)/tools/bench/copy_bench $(BENCH_MAX) \
+		| tee $(CACHE)/bench-output.txt
+	@grep -E '^(fs,|btrfs,|xfs,|ext4,|tmpfs,)' $(CACHE)/bench-output.txt > $(CACHE)/bench-raw.csv
+	@python3 tools/bench/report.py $(CACHE)/bench-raw.csv results \
+		"Machine: $$(nproc) cores, $$(free -g | awk '/Mem:/{print $$2}') GiB; guest: QEMU TCG, 2 vCPUs, 3 GiB, plain kernel $$(basename $$(tools/kernel/build.sh plain)); $$(date -u +%Y-%m-%d)."
+
 clean:
 	rm -f rust/uapi_generated.rs
+	$(MAKE) -C tools/bench clean
 	$(MAKE) -C tools/testing/selftests/copy_range clean KSFT_DIR=.

@@ -1,0 +1,14 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# run-bench.sh BENCH [MAX_SIZE] - runs inside the VM for "make bench": the
+# copy benchmark on each test filesystem, CSV on standard output.
+
+bench=${1:?usage: run-bench.sh path/to/copy_bench [max size]}
+max=${2:-$((256 << 20))}
+echo "fs,method,size,runs,iters,wall_med_ns,wall_min_ns,wall_max_ns,cpu_med_ns"
+for fs in btrfs xfs ext4 tmpfs; do
+	mkdir -p "/mnt/$fs/bench"
+	"$bench" "/mnt/$fs/bench" "$fs" "$max" || exit 1
+	rm -rf "/mnt/$fs/bench"
+done
