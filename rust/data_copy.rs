@@ -26,6 +26,25 @@ pub(crate) trait CopyControl {
     fn progress(&self, _done: u64) {}
 }
 
+/// The control of a piece of a larger copy that starts `base` bytes into it: progress is
+/// reported to the outer control counted from the start of the whole copy.
+pub(crate) struct Offset<'a> {
+    /// The control of the whole copy.
+    pub(crate) outer: &'a dyn CopyControl,
+    /// Bytes of the whole copy before this piece.
+    pub(crate) base: u64,
+}
+
+impl CopyControl for Offset<'_> {
+    fn keep_going(&self) -> Result {
+        self.outer.keep_going()
+    }
+
+    fn progress(&self, done: u64) {
+        self.outer.progress(self.base + done);
+    }
+}
+
 /// A synchronous copy on behalf of the calling task: stops when a signal is pending.
 pub(crate) struct Interruptible;
 

@@ -14,6 +14,7 @@ use crate::{
     data_copy::{
         copy_data,
         CopyControl,
+        Offset,
         Progress, //
     },
     range::{
@@ -91,16 +92,23 @@ pub(crate) trait CopyRangeOps: Sync {
                 req.src_off + split.head as i64,
                 req.dst_off + split.head as i64,
             );
+            let body_ctl = Offset {
+                outer: ctl,
+                base: split.head,
+            };
             match self.share(req, s, d, split.body) {
-                Ok(n) => progress.extend(Progress {
-                    done: n,
-                    shared: n,
-                    ..Progress::default()
-                }),
+                Ok(n) => {
+                    progress.extend(Progress {
+                        done: n,
+                        shared: n,
+                        ..Progress::default()
+                    });
+                    ctl.progress(progress.done);
+                }
                 // The filesystem declined these extents (for instance btrfs for inline ones):
                 // "share where you can" means copy them.
                 Err(e) if e == EOPNOTSUPP || e == EINVAL || e == EXDEV => {
-                    progress.extend(copy_data(req.src, s, req.dst, d, split.body, ctl))
+                    progress.extend(copy_data(req.src, s, req.dst, d, split.body, &body_ctl))
                 }
                 Err(e) => {
                     progress.error = Some(e);
@@ -112,14 +120,18 @@ pub(crate) trait CopyRangeOps: Sync {
             }
         }
         if split.tail > 0 {
-            let at = (split.head + split.body) as i64;
+            let at = split.head + split.body;
+            let tail_ctl = Offset {
+                outer: ctl,
+                base: at,
+            };
             progress.extend(copy_data(
                 req.src,
-                req.src_off + at,
+                req.src_off + at as i64,
                 req.dst,
-                req.dst_off + at,
+                req.dst_off + at as i64,
                 split.tail,
-                ctl,
+                &tail_ctl,
             ));
         }
         progress
