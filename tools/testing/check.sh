@@ -77,6 +77,13 @@ lint "module builds without rustc or clippy warnings (CLIPPY=1)" no_warnings
 lint "module is rustfmt-clean" rustfmt --check --edition 2021 --config-path "$ksrc/.rustfmt.toml" \
 	$(ls rust/*.rs | grep -v uapi_generated)
 lint "C is checkpatch-clean" checkpatch
+rst_clean() {
+	python3 -c 'import sys, docutils.core
+for path in sys.argv[1:]:
+    docutils.core.publish_file(source_path=path, destination_path="/dev/null",
+                               writer_name="null", settings_overrides={"halt_level": 2})' Documentation/*.rst
+}
+lint "Documentation is valid reStructuredText (docutils, warnings are errors)" rst_clean
 lint "userspace is rustfmt-clean" cargo fmt --manifest-path samples/Cargo.toml --check
 lint "userspace is clippy-clean" cargo clippy --manifest-path samples/Cargo.toml -q --all-targets -- -D warnings
 
