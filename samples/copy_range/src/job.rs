@@ -1,0 +1,205 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Asynchronous copies: the job descriptor returned by `COPY_RANGE_IOC_SUBMIT`.
+
+use crate::sys;
+use std::{
+    io,
+    os::fd::{AsFd, AsRawFd, BorrowedFd, IntoRawFd, OwnedFd, RawFd},
+    time::Duration,
+};
+
+/// Where a job stands (`COPY_RANGE_JOB_*`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum JobState {
+    /// Queued or copying.
+    Running,
+    /// Copied everything it could: `copied == total`, unless the source shrank.
+    Done,
+    /// Stopped by an error, in [`JobStatus::error`].
+    Failed,
+    /// Stopped by [`Job::cancel`] (or by closing its descriptor).
+    Cancelled,
+}
+
+impl JobState {
+    fn from_raw(state: i32) -> io::Result<Self> {
+        Ok(match state as u32 {
+            sys::COPY_RANGE_JOB_RUNNING => JobState::Running,
+            sys::COPY_RANGE_JOB_DONE => JobState::Done,
+            sys::COPY_RANGE_JOB_FAILED => JobState::Failed,
+            sys::COPY_RANGE_JOB_CANCELLED => JobState::Cancelled,
+            _ => {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    format!("unknown copy_range job state {state}"),
+                ))
+            }
+        })
+    }
+}
+
+/// A job's status (`struct copy_range_status`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct JobStatus {
+    /// Bytes copied so far; exact, also after a failure or a cancel.
+    pub copied: u64,
+    /// Bytes requested, after clamping to the source's end of file at submit time.
+    pub total: u64,
+    /// Running, done, failed or cancelled.
+    pub state: JobState,
+    /// The positive errno that stopped a failed job, 0 otherwise.
+    pub errno: i32,
+}
+
+impl JobStatus {
+    fn from_raw(raw: &sys::copy_range_status) -> io::Result<Self> {
+        Ok(Self {
+            copied: raw.copied,
+            total: raw.total,
+            state: JobState::from_raw(raw.state)?,
+            errno: -raw.error,
+        })
+    }
+
+    /// Whether the job has ended (done, failed or cancelled).
+    pub fn is_finished(&self) -> bool {
+        self.state != JobState::Running
+    }
+
+    /// The error that stopped a failed job.
+    pub fn error(&self) -> Option<io::Error> {
+        (self.state == JobState::Failed && self.errno != 0)
+            .then(|| io::Error::from_raw_os_error(self.errno))
+    }
+}
+
+/// A running or finished asynchronous copy, owned through its file descriptor.
+///
+/// Dropping the job closes the descriptor, which cancels a running job and waits (at most one
+/// chunk) for it to let go of the files. [`as_fd`](AsFd::as_fd) gives the descriptor to callers
+/// with their own `poll`/`epoll` loop: it reports `POLLIN` once the job has ended.
+#[derive(Debug)]
+pub struct Job {
+    fd: OwnedFd,
+}
+
+impl Job {
+    /// Wraps a job descriptor returned by a submit ioctl.
+    pub fn from_owned(fd: OwnedFd) -> Self {
+        Self { fd }
+    }
+
+    fn status_ioctl(&self, cmd: u32) -> io::Result<JobStatus> {
+        let mut raw = sys::copy_range_status::default();
+        // SAFETY: `raw` is a valid `struct copy_range_status` that lives across the call, and
+        // the ioctl number says the kernel writes exactly that structure.
+        let ret = unsafe {
+            libc::ioctl(
+                self.fd.as_raw_fd(),
+                cmd as _,
+                &mut raw as *mut sys::copy_range_status,
+            )
+        };
+        if ret < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        JobStatus::from_raw(&raw)
+    }
+
+    /// The current status (`COPY_RANGE_JOB_IOC_STATUS`); never blocks.
+    pub fn status(&self) -> io::Result<JobStatus> {
+        self.status_ioctl(sys::COPY_RANGE_JOB_IOC_STATUS)
+    }
+
+    /// The current status through `read(2)` on the descriptor, the other documented way to
+    /// ask; never blocks.
+    pub fn read_status(&self) -> io::Result<JobStatus> {
+        let mut raw = sys::copy_range_status::default();
+        let size = std::mem::size_of::<sys::copy_range_status>();
+        // SAFETY: `raw` is `size` writable bytes.
+        let n = unsafe {
+            libc::read(
+                self.fd.as_raw_fd(),
+                &mut raw as *mut sys::copy_range_status as *mut libc::c_void,
+                size,
+            )
+        };
+        if n < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        if n as usize != size {
+            return Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                "short read of a copy_range job status",
+            ));
+        }
+        JobStatus::from_raw(&raw)
+    }
+
+    /// Blocks until the job has ended and returns its final status
+    /// (`COPY_RANGE_JOB_IOC_WAIT`). A signal interrupts the wait, not the job: the error's
+    /// kind is then [`io::ErrorKind::Interrupted`], and retrying is the caller's choice.
+    pub fn wait(&self) -> io::Result<JobStatus> {
+        self.status_ioctl(sys::COPY_RANGE_JOB_IOC_WAIT)
+    }
+
+    /// Waits at most `timeout` for the job to end (with `poll(2)`): `Some(final status)` if it
+    /// has, `None` if it is still running. A signal ends the wait early with `None`.
+    pub fn wait_timeout(&self, timeout: Duration) -> io::Result<Option<JobStatus>> {
+        let mut pfd = libc::pollfd {
+            fd: self.fd.as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        let ms = timeout.as_millis().min(i32::MAX as u128) as i32;
+        // SAFETY: One valid `pollfd`.
+        let ret = unsafe { libc::poll(&mut pfd, 1, ms) };
+        if ret < 0 {
+            let e = io::Error::last_os_error();
+            if e.kind() == io::ErrorKind::Interrupted {
+                return Ok(None);
+            }
+            return Err(e);
+        }
+        let st = self.status()?;
+        Ok(st.is_finished().then_some(st))
+    }
+
+    /// Asks the job to stop at the next chunk (`COPY_RANGE_JOB_IOC_CANCEL`); returns at once.
+    /// The job then ends [`JobState::Cancelled`] with an exact `copied`. Cancelling a finished
+    /// job changes nothing.
+    pub fn cancel(&self) -> io::Result<()> {
+        // SAFETY: The ioctl takes no argument.
+        let ret =
+            unsafe { libc::ioctl(self.fd.as_raw_fd(), sys::COPY_RANGE_JOB_IOC_CANCEL as _, 0) };
+        if ret < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(())
+    }
+}
+
+impl AsFd for Job {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.fd.as_fd()
+    }
+}
+
+impl AsRawFd for Job {
+    fn as_raw_fd(&self) -> RawFd {
+        self.fd.as_raw_fd()
+    }
+}
+
+impl IntoRawFd for Job {
+    fn into_raw_fd(self) -> RawFd {
+        self.fd.into_raw_fd()
+    }
+}
+
+impl From<Job> for OwnedFd {
+    fn from(job: Job) -> OwnedFd {
+        job.fd
+    }
+}

@@ -1,0 +1,509 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! `copyfile` without the module (stock kernel, `use_module: false`): each policy's path and
+//! errors, atomic creation, holes, metadata, cancellation. Runs as any user; the ownership
+//! check needs root and says so when it is skipped.
+
+use copy_range::{
+    copyfile, error_errno, error_stage, CancelToken, CopyOptions, CopyPath, Create, Preserve,
+    Reflink, Stage,
+};
+use std::{
+    ffi::CString,
+    fs,
+    io::Write,
+    os::unix::{ffi::OsStrExt, fs::MetadataExt},
+    path::{Path, PathBuf},
+    sync::{
+        atomic::{AtomicU32, Ordering},
+        Arc,
+    },
+};
+
+/// A fresh directory under the system's temporary directory, removed on drop.
+struct TestDir(PathBuf);
+
+impl TestDir {
+    fn new(name: &str) -> Self {
+        static N: AtomicU32 = AtomicU32::new(0);
+        let p = std::env::temp_dir().join(format!(
+            "copy-range-test-{}-{}-{name}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::SeqCst)
+        ));
+        let _ = fs::remove_dir_all(&p);
+        fs::create_dir_all(&p).unwrap();
+        TestDir(p)
+    }
+    fn path(&self, name: &str) -> PathBuf {
+        self.0.join(name)
+    }
+    /// Every name in the directory, hidden ones included.
+    fn names(&self) -> Vec<String> {
+        let mut v: Vec<String> = fs::read_dir(&self.0)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        v.sort();
+        v
+    }
+}
+
+impl Drop for TestDir {
+    fn drop(&mut self) {
+        let _ = fs::remove_dir_all(&self.0);
+    }
+}
+
+fn opts(reflink: Reflink) -> CopyOptions {
+    CopyOptions {
+        reflink,
+        use_module: false,
+        ..CopyOptions::default()
+    }
+}
+
+/// Writes `len` bytes of a pattern that differs per offset, so a misplaced byte shows.
+fn pattern(len: usize, seed: u8) -> Vec<u8> {
+    (0..len)
+        .map(|i| (i as u32).wrapping_mul(2_654_435_761).to_le_bytes()[i % 4] ^ seed)
+        .collect()
+}
+
+/// A sparse file: `size` bytes, with 64 KiB of data at each offset in `data_at`.
+fn sparse_file(p: &Path, size: u64, data_at: &[u64]) -> Vec<u8> {
+    let f = fs::File::create(p).unwrap();
+    f.set_len(size).unwrap();
+    let mut expect = vec![0u8; size as usize];
+    for (i, &off) in data_at.iter().enumerate() {
+        let chunk = pattern(64 << 10, i as u8);
+        std::os::unix::fs::FileExt::write_all_at(&f, &chunk, off).unwrap();
+        expect[off as usize..off as usize + chunk.len()].copy_from_slice(&chunk);
+    }
+    f.sync_all().unwrap();
+    expect
+}
+
+/// Whether this directory's filesystem can share extents: a FICLONE between two files there.
+fn can_reflink(dir: &TestDir) -> bool {
+    let a = dir.path(".probe-a");
+    let b = dir.path(".probe-b");
+    fs::write(&a, vec![7u8; 4096]).unwrap();
+    let fa = fs::File::open(&a).unwrap();
+    let fb = fs::File::create(&b).unwrap();
+    use std::os::fd::AsRawFd;
+    // SAFETY: FICLONE (0x40049409) with a source descriptor.
+    let ok = unsafe { libc::ioctl(fb.as_raw_fd(), 0x4004_9409, fa.as_raw_fd()) } == 0;
+    let _ = fs::remove_file(&a);
+    let _ = fs::remove_file(&b);
+    ok
+}
+
+fn blocks(p: &Path) -> u64 {
+    fs::metadata(p).unwrap().blocks()
+}
+
+#[test]
+fn never_is_independent_and_keeps_holes() {
+    let d = TestDir::new("never");
+    let expect = sparse_file(&d.path("src"), 64 << 20, &[0, 10 << 20, 40 << 20]);
+    let r = copyfile(&d.path("src"), &d.path("dst"), &opts(Reflink::Never)).unwrap();
+    assert_eq!(fs::read(d.path("dst")).unwrap(), expect);
+    assert_eq!(r.bytes, 64 << 20);
+    // Never: read/write, or copy_file_range(2) only on a filesystem that cannot share.
+    assert!(
+        matches!(r.path, CopyPath::ReadWrite | CopyPath::CopyFileRange),
+        "{:?}",
+        r.path
+    );
+    if can_reflink(&d) {
+        assert_eq!(r.path, CopyPath::ReadWrite);
+    }
+    assert_eq!(r.bytes_shared, Some(0));
+    // 192 KiB of data: far below the 64 MiB a filled copy would take.
+    assert!(
+        blocks(&d.path("dst")) <= blocks(&d.path("src")) + 64,
+        "holes were filled"
+    );
+    assert!(r.unnamed_temp);
+    assert_eq!(d.names(), ["dst", "src"]);
+}
+
+#[test]
+fn never_uses_read_write_where_sharing_is_possible_or_unknown() {
+    // /dev/shm (tmpfs) to the test directory: two filesystems, no copy_file_range.
+    let shm = Path::new("/dev/shm");
+    if !shm.is_dir() {
+        eprintln!("skipped: no /dev/shm");
+        return;
+    }
+    let d = TestDir::new("never-xdev");
+    let src = shm.join(format!("copy-range-test-{}", std::process::id()));
+    let expect = sparse_file(&src, 8 << 20, &[1 << 20]);
+    let r = copyfile(&src, &d.path("dst"), &opts(Reflink::Never));
+    let _ = fs::remove_file(&src);
+    let r = r.unwrap();
+    assert_eq!(fs::read(d.path("dst")).unwrap(), expect);
+    assert_eq!(r.path, CopyPath::ReadWrite);
+    assert!(blocks(&d.path("dst")) <= 2 * 128 + 64, "holes were filled");
+}
+
+#[test]
+fn auto_clones_or_copies_in_the_kernel() {
+    let d = TestDir::new("auto");
+    let expect = sparse_file(&d.path("src"), 16 << 20, &[0, 8 << 20]);
+    let r = copyfile(&d.path("src"), &d.path("dst"), &opts(Reflink::Auto)).unwrap();
+    assert_eq!(fs::read(d.path("dst")).unwrap(), expect);
+    if can_reflink(&d) {
+        assert_eq!(r.path, CopyPath::Ficlone);
+        assert!(r.bytes_shared.unwrap() > 0);
+    } else {
+        // ext4 and friends: FICLONE is EOPNOTSUPP, copy_file_range(2) copies.
+        assert_eq!(r.path, CopyPath::CopyFileRange);
+    }
+    assert!(
+        blocks(&d.path("dst")) <= blocks(&d.path("src")) + 64,
+        "holes were filled"
+    );
+}
+
+#[test]
+fn always_shares_or_fails_like_the_module() {
+    let d = TestDir::new("always");
+    fs::write(d.path("src"), pattern(1 << 20, 1)).unwrap();
+    let r = copyfile(&d.path("src"), &d.path("dst"), &opts(Reflink::Always));
+    if can_reflink(&d) {
+        let r = r.unwrap();
+        assert_eq!(r.path, CopyPath::Ficlone);
+        return;
+    }
+    let e = r.unwrap_err();
+    assert_eq!(error_errno(&e), Some(libc::EOPNOTSUPP), "{e}");
+    assert_eq!(error_stage(&e), Some(Stage::Clone));
+    // Nothing visible, not even a temporary.
+    assert_eq!(d.names(), ["src"]);
+}
+
+#[test]
+fn always_across_filesystems_is_exdev() {
+    let shm = Path::new("/dev/shm");
+    let d = TestDir::new("always-xdev");
+    if !shm.is_dir() || fs::metadata(shm).unwrap().dev() == fs::metadata(&d.0).unwrap().dev() {
+        eprintln!("skipped: no second filesystem at /dev/shm");
+        return;
+    }
+    let src = shm.join(format!("copy-range-test-x-{}", std::process::id()));
+    fs::write(&src, b"data").unwrap();
+    let r = copyfile(&src, &d.path("dst"), &opts(Reflink::Always));
+    let _ = fs::remove_file(&src);
+    let e = r.unwrap_err();
+    assert_eq!(error_errno(&e), Some(libc::EXDEV), "{e}");
+    assert_eq!(d.names(), Vec::<String>::new());
+}
+
+#[test]
+fn exclusive_existing_destination_is_eexist_before_data_moves() {
+    let d = TestDir::new("excl");
+    fs::write(d.path("src"), pattern(4 << 20, 2)).unwrap();
+    fs::write(d.path("dst"), b"old").unwrap();
+    let calls = Arc::new(AtomicU32::new(0));
+    let c = calls.clone();
+    let o = CopyOptions {
+        progress: Some(Arc::new(move |_| {
+            c.fetch_add(1, Ordering::SeqCst);
+        })),
+        ..opts(Reflink::Never)
+    };
+    let e = copyfile(&d.path("src"), &d.path("dst"), &o).unwrap_err();
+    assert_eq!(error_errno(&e), Some(libc::EEXIST));
+    assert_eq!(error_stage(&e), Some(Stage::CreateDestination));
+    assert_eq!(calls.load(Ordering::SeqCst), 0, "data moved before EEXIST");
+    assert_eq!(fs::read(d.path("dst")).unwrap(), b"old");
+    // A dangling symlink is a name too.
+    std::os::unix::fs::symlink("nowhere", d.path("link")).unwrap();
+    let e = copyfile(&d.path("src"), &d.path("link"), &o).unwrap_err();
+    assert_eq!(error_errno(&e), Some(libc::EEXIST));
+}
+
+#[test]
+fn exclusive_does_not_overwrite_a_destination_that_appears_during_the_copy() {
+    for unnamed in [true, false] {
+        let d = TestDir::new("excl-race");
+        fs::write(d.path("src"), pattern(20 << 20, 3)).unwrap();
+        let dst = d.path("dst");
+        let racer = dst.clone();
+        let o = CopyOptions {
+            unnamed_temp: unnamed,
+            progress: Some(Arc::new(move |_| {
+                if !racer.exists() {
+                    fs::write(&racer, b"theirs").unwrap();
+                }
+            })),
+            ..opts(Reflink::Never)
+        };
+        let e = copyfile(&d.path("src"), &dst, &o).unwrap_err();
+        assert_eq!(error_errno(&e), Some(libc::EEXIST), "{e}");
+        assert_eq!(error_stage(&e), Some(Stage::Link));
+        assert_eq!(fs::read(&dst).unwrap(), b"theirs");
+        assert_eq!(d.names(), ["dst", "src"], "temporary left behind");
+    }
+}
+
+#[test]
+fn replace_swaps_the_name_in_one_rename() {
+    for unnamed in [true, false] {
+        let d = TestDir::new("replace");
+        let new = pattern(3 << 20, 4);
+        fs::write(d.path("src"), &new).unwrap();
+        fs::write(d.path("dst"), b"old contents").unwrap();
+        fs::hard_link(d.path("dst"), d.path("other-link")).unwrap();
+        let old_ino = fs::metadata(d.path("dst")).unwrap().ino();
+        let o = CopyOptions {
+            create: Create::Replace,
+            unnamed_temp: unnamed,
+            ..opts(Reflink::Auto)
+        };
+        let r = copyfile(&d.path("src"), &d.path("dst"), &o).unwrap();
+        assert_eq!(r.unnamed_temp, unnamed);
+        assert_eq!(fs::read(d.path("dst")).unwrap(), new);
+        // A new inode took the name; the old one is untouched under its other name.
+        assert_ne!(fs::metadata(d.path("dst")).unwrap().ino(), old_ino);
+        assert_eq!(fs::read(d.path("other-link")).unwrap(), b"old contents");
+        assert_eq!(d.names(), ["dst", "other-link", "src"]);
+        // Onto itself: refused, nothing touched.
+        let e = copyfile(&d.path("src"), &d.path("src"), &o).unwrap_err();
+        assert_eq!(error_stage(&e), Some(Stage::SameFile));
+        assert_eq!(fs::read(d.path("src")).unwrap(), new);
+    }
+}
+
+#[test]
+fn named_temporary_fallback_works_and_cleans_up() {
+    let d = TestDir::new("named");
+    let expect = sparse_file(&d.path("src"), 32 << 20, &[16 << 20]);
+    let o = CopyOptions {
+        unnamed_temp: false,
+        ..opts(Reflink::Never)
+    };
+    let r = copyfile(&d.path("src"), &d.path("dst"), &o).unwrap();
+    assert!(!r.unnamed_temp);
+    assert_eq!(fs::read(d.path("dst")).unwrap(), expect);
+    assert!(
+        blocks(&d.path("dst")) <= blocks(&d.path("src")) + 64,
+        "holes were filled"
+    );
+    assert_eq!(d.names(), ["dst", "src"]);
+    // A failure removes the hidden temporary.
+    if !can_reflink(&d) {
+        let o = CopyOptions {
+            reflink: Reflink::Always,
+            ..o
+        };
+        copyfile(&d.path("src"), &d.path("dst2"), &o).unwrap_err();
+        assert_eq!(d.names(), ["dst", "src"]);
+    }
+}
+
+#[test]
+fn cancel_discards_the_copy() {
+    for (create, unnamed) in [
+        (Create::Exclusive, true),
+        (Create::Replace, true),
+        (Create::Replace, false),
+    ] {
+        let d = TestDir::new("cancel");
+        fs::write(d.path("src"), pattern(40 << 20, 5)).unwrap();
+        if create == Create::Replace {
+            fs::write(d.path("dst"), b"old").unwrap();
+        }
+        let token = CancelToken::new();
+        let t = token.clone();
+        let o = CopyOptions {
+            create,
+            unnamed_temp: unnamed,
+            cancel: Some(token),
+            // Cancel after the first chunk, in the middle of the data.
+            progress: Some(Arc::new(move |p| {
+                if p.copied > 0 && p.copied < p.total {
+                    t.cancel();
+                }
+            })),
+            ..opts(Reflink::Never)
+        };
+        let e = copyfile(&d.path("src"), &d.path("dst"), &o).unwrap_err();
+        assert_eq!(error_errno(&e), Some(libc::ECANCELED), "{e}");
+        if create == Create::Replace {
+            assert_eq!(fs::read(d.path("dst")).unwrap(), b"old");
+            assert_eq!(d.names(), ["dst", "src"]);
+        } else {
+            assert_eq!(d.names(), ["src"]);
+        }
+    }
+}
+
+fn set_times(p: &Path, atime: (i64, i64), mtime: (i64, i64)) {
+    let c = CString::new(p.as_os_str().as_bytes()).unwrap();
+    let t = [
+        libc::timespec {
+            tv_sec: atime.0,
+            tv_nsec: atime.1,
+        },
+        libc::timespec {
+            tv_sec: mtime.0,
+            tv_nsec: mtime.1,
+        },
+    ];
+    // SAFETY: A NUL-terminated path and two timespecs.
+    assert_eq!(
+        unsafe { libc::utimensat(libc::AT_FDCWD, c.as_ptr(), t.as_ptr(), 0) },
+        0
+    );
+}
+
+fn get_xattr(p: &Path, name: &str) -> Option<Vec<u8>> {
+    let c = CString::new(p.as_os_str().as_bytes()).unwrap();
+    let n = CString::new(name).unwrap();
+    let mut buf = vec![0u8; 256];
+    // SAFETY: NUL-terminated strings and a writable buffer.
+    let r = unsafe {
+        libc::getxattr(
+            c.as_ptr(),
+            n.as_ptr(),
+            buf.as_mut_ptr() as *mut libc::c_void,
+            buf.len(),
+        )
+    };
+    (r >= 0).then(|| buf[..r as usize].to_vec())
+}
+
+fn set_xattr(p: &Path, name: &str, value: &[u8]) -> bool {
+    let c = CString::new(p.as_os_str().as_bytes()).unwrap();
+    let n = CString::new(name).unwrap();
+    // SAFETY: NUL-terminated strings and a readable buffer.
+    unsafe {
+        libc::setxattr(
+            c.as_ptr(),
+            n.as_ptr(),
+            value.as_ptr() as *const libc::c_void,
+            value.len(),
+            0,
+        ) == 0
+    }
+}
+
+#[test]
+fn metadata_is_preserved_on_request() {
+    use std::os::unix::fs::PermissionsExt;
+    let d = TestDir::new("meta");
+    let src = d.path("src");
+    fs::File::create(&src)
+        .unwrap()
+        .write_all(&pattern(100_000, 6))
+        .unwrap();
+    fs::set_permissions(&src, fs::Permissions::from_mode(0o751)).unwrap();
+    let xattrs = set_xattr(&src, "user.crcp.test", b"value\0with nul");
+    if !xattrs {
+        eprintln!("note: no user.* xattrs on this filesystem; that part is skipped");
+    }
+    set_times(
+        &src,
+        (1_000_000_000, 123_456_789),
+        (1_200_000_000, 987_654_321),
+    );
+    // SAFETY: Plain system calls.
+    let root = unsafe { libc::geteuid() } == 0;
+    if root {
+        std::os::unix::fs::chown(&src, Some(12345), Some(23456)).unwrap();
+    }
+
+    // Nothing preserved: cp's mode (source rwx less the umask), our times, our owner.
+    copyfile(&src, &d.path("plain"), &opts(Reflink::Never)).unwrap();
+    let m = fs::metadata(d.path("plain")).unwrap();
+    // SAFETY: Reads and restores the umask.
+    let umask = unsafe {
+        let u = libc::umask(0);
+        libc::umask(u);
+        u
+    };
+    assert_eq!(m.mode() & 0o7777, 0o751 & !umask);
+    assert_ne!(m.mtime(), 1_200_000_000);
+    assert_eq!(get_xattr(&d.path("plain"), "user.crcp.test"), None);
+
+    // That copy read the source, which moved its atime (relatime): set it again. The copy
+    // below reads it too, and must carry the time from before its own read.
+    set_times(
+        &src,
+        (1_000_000_000, 123_456_789),
+        (1_200_000_000, 987_654_321),
+    );
+    let o = CopyOptions {
+        preserve: Preserve::ALL,
+        ..opts(Reflink::Never)
+    };
+    copyfile(&src, &d.path("all"), &o).unwrap();
+    let m = fs::metadata(d.path("all")).unwrap();
+    assert_eq!(m.mode() & 0o7777, 0o751);
+    assert_eq!((m.atime(), m.atime_nsec()), (1_000_000_000, 123_456_789));
+    assert_eq!((m.mtime(), m.mtime_nsec()), (1_200_000_000, 987_654_321));
+    if xattrs {
+        assert_eq!(
+            get_xattr(&d.path("all"), "user.crcp.test").as_deref(),
+            Some(&b"value\0with nul"[..])
+        );
+    }
+    if root {
+        assert_eq!((m.uid(), m.gid()), (12345, 23456));
+    } else {
+        eprintln!("note: not root; ownership EPERM is ignored like GNU cp, not checked");
+    }
+    // Only xattrs: no mode, no times.
+    let o = CopyOptions {
+        preserve: Preserve {
+            xattr: true,
+            ..Preserve::NONE
+        },
+        ..opts(Reflink::Never)
+    };
+    copyfile(&src, &d.path("x"), &o).unwrap();
+    if xattrs {
+        assert!(get_xattr(&d.path("x"), "user.crcp.test").is_some());
+    }
+    assert_ne!(fs::metadata(d.path("x")).unwrap().mtime(), 1_200_000_000);
+}
+
+#[test]
+fn sources_that_are_not_regular_files_are_refused() {
+    let d = TestDir::new("src-errors");
+    let e = copyfile(&d.path("missing"), &d.path("dst"), &opts(Reflink::Auto)).unwrap_err();
+    assert_eq!(e.kind(), std::io::ErrorKind::NotFound);
+    assert_eq!(error_stage(&e), Some(Stage::OpenSource));
+    let e = copyfile(&d.0, &d.path("dst"), &opts(Reflink::Auto)).unwrap_err();
+    assert_eq!(error_errno(&e), Some(libc::EISDIR));
+    let fifo = CString::new(d.path("fifo").as_os_str().as_bytes()).unwrap();
+    // SAFETY: A NUL-terminated path.
+    assert_eq!(unsafe { libc::mkfifo(fifo.as_ptr(), 0o600) }, 0);
+    let e = copyfile(&d.path("fifo"), &d.path("dst"), &opts(Reflink::Auto)).unwrap_err();
+    assert_eq!(error_errno(&e), Some(libc::EINVAL));
+    let e = copyfile(&d.path("fifo"), &d.path("nodir/dst"), &opts(Reflink::Auto)).unwrap_err();
+    assert_eq!(
+        error_errno(&e),
+        Some(libc::EINVAL),
+        "the source is checked first"
+    );
+    fs::write(d.path("f"), b"x").unwrap();
+    let e = copyfile(&d.path("f"), &d.path("nodir/dst"), &opts(Reflink::Auto)).unwrap_err();
+    assert_eq!(error_stage(&e), Some(Stage::CreateDestination));
+    assert_eq!(e.kind(), std::io::ErrorKind::NotFound);
+}
+
+#[test]
+fn empty_files_copy_on_every_policy_that_can() {
+    let d = TestDir::new("empty");
+    fs::write(d.path("src"), b"").unwrap();
+    for (i, r) in [Reflink::Never, Reflink::Auto].into_iter().enumerate() {
+        let dst = d.path(&format!("dst{i}"));
+        let rep = copyfile(&d.path("src"), &dst, &opts(r)).unwrap();
+        assert_eq!(rep.bytes, 0);
+        assert_eq!(fs::metadata(&dst).unwrap().len(), 0);
+    }
+}
