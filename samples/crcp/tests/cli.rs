@@ -1,0 +1,407 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The `crcp` binary on the host (no module: the library's fallback): cp's messages and exit
+//! statuses, tree copies with metadata, and no partial destination after SIGKILL or Ctrl-C.
+//! Runs as any user; as root, the permission cases run crcp as `nobody`.
+
+use std::{
+    ffi::CString,
+    fs,
+    io::Write,
+    os::unix::{
+        ffi::OsStrExt,
+        fs::{MetadataExt, PermissionsExt},
+        process::{CommandExt, ExitStatusExt},
+    },
+    path::{Path, PathBuf},
+    process::{Command, Output, Stdio},
+    sync::atomic::{AtomicU32, Ordering},
+    time::{Duration, Instant},
+};
+
+const CRCP: &str = env!("CARGO_BIN_EXE_crcp");
+
+struct TestDir(PathBuf);
+
+impl TestDir {
+    fn new(name: &str) -> Self {
+        static N: AtomicU32 = AtomicU32::new(0);
+        let p = std::env::temp_dir().join(format!(
+            "crcp-test-{}-{}-{name}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::SeqCst)
+        ));
+        let _ = fs::remove_dir_all(&p);
+        fs::create_dir_all(&p).unwrap();
+        // Reachable by `nobody` for the permission cases.
+        fs::set_permissions(&p, fs::Permissions::from_mode(0o777)).unwrap();
+        TestDir(p)
+    }
+    fn path(&self, name: &str) -> PathBuf {
+        self.0.join(name)
+    }
+    fn names(&self) -> Vec<String> {
+        let mut v: Vec<String> = fs::read_dir(&self.0)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        v.sort();
+        v
+    }
+}
+
+impl Drop for TestDir {
+    fn drop(&mut self) {
+        let _ = fs::remove_dir_all(&self.0);
+    }
+}
+
+fn crcp(dir: &TestDir, args: &[&str]) -> Output {
+    Command::new(CRCP)
+        .args(args)
+        .current_dir(&dir.0)
+        .output()
+        .unwrap()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+fn is_root() -> bool {
+    // SAFETY: A plain system call.
+    unsafe { libc::geteuid() == 0 }
+}
+
+/// Runs crcp as `nobody` when we are root (so permissions apply), as ourselves otherwise.
+fn crcp_unprivileged(dir: &TestDir, args: &[&str]) -> Output {
+    let mut c = Command::new(CRCP);
+    c.args(args).current_dir(&dir.0);
+    if is_root() {
+        c.uid(65534).gid(65534);
+    }
+    c.output().unwrap()
+}
+
+fn can_reflink(dir: &TestDir) -> bool {
+    use std::os::fd::AsRawFd;
+    let a = dir.path(".probe-a");
+    let b = dir.path(".probe-b");
+    fs::write(&a, vec![1u8; 4096]).unwrap();
+    let fa = fs::File::open(&a).unwrap();
+    let fb = fs::File::create(&b).unwrap();
+    // SAFETY: FICLONE with a source descriptor.
+    let ok = unsafe { libc::ioctl(fb.as_raw_fd(), 0x4004_9409, fa.as_raw_fd()) } == 0;
+    let _ = fs::remove_file(&a);
+    let _ = fs::remove_file(&b);
+    ok
+}
+
+#[test]
+fn nonexistent_source_is_cannot_stat() {
+    let d = TestDir::new("nosrc");
+    let o = crcp(&d, &["missing", "dst"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert_eq!(
+        stderr(&o),
+        "crcp: cannot stat 'missing': No such file or directory\n"
+    );
+}
+
+#[test]
+fn directory_without_r_is_omitted_and_others_still_copy() {
+    let d = TestDir::new("nor");
+    fs::create_dir(d.path("dir")).unwrap();
+    fs::write(d.path("file"), b"data").unwrap();
+    fs::create_dir(d.path("out")).unwrap();
+    let o = crcp(&d, &["dir", "missing", "file", "out"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert_eq!(
+        stderr(&o),
+        "crcp: -r not specified; omitting directory 'dir'\n\
+         crcp: cannot stat 'missing': No such file or directory\n"
+    );
+    assert_eq!(fs::read(d.path("out/file")).unwrap(), b"data");
+}
+
+#[test]
+fn unreadable_source_is_cannot_open_for_reading() {
+    let d = TestDir::new("unreadable");
+    fs::write(d.path("secret"), b"x").unwrap();
+    fs::set_permissions(d.path("secret"), fs::Permissions::from_mode(0o000)).unwrap();
+    let o = crcp_unprivileged(&d, &["secret", "copy"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert_eq!(
+        stderr(&o),
+        "crcp: cannot open 'secret' for reading: Permission denied\n"
+    );
+    assert!(!d.path("copy").exists());
+}
+
+#[test]
+fn unwritable_destination_directory_is_cannot_create() {
+    let d = TestDir::new("unwritable");
+    fs::write(d.path("src"), b"x").unwrap();
+    fs::set_permissions(d.path("src"), fs::Permissions::from_mode(0o644)).unwrap();
+    fs::create_dir(d.path("ro")).unwrap();
+    fs::set_permissions(d.path("ro"), fs::Permissions::from_mode(0o555)).unwrap();
+    let o = crcp_unprivileged(&d, &["src", "ro"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert_eq!(
+        stderr(&o),
+        "crcp: cannot create regular file 'ro/src': Permission denied\n"
+    );
+    assert!(fs::read_dir(d.path("ro")).unwrap().next().is_none());
+}
+
+#[test]
+fn no_clobber_skips_an_existing_destination() {
+    // GNU cp >= 9.5 (and <= 9.1): -n skips silently and exits 0.
+    let d = TestDir::new("noclobber");
+    fs::write(d.path("src"), b"new").unwrap();
+    fs::write(d.path("dst"), b"old").unwrap();
+    let o = crcp(&d, &["-n", "src", "dst"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_eq!(stderr(&o), "");
+    assert_eq!(fs::read(d.path("dst")).unwrap(), b"old");
+    // Without -n it is replaced.
+    let o = crcp(&d, &["src", "dst"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_eq!(fs::read(d.path("dst")).unwrap(), b"new");
+}
+
+#[test]
+fn reflink_always_without_reflink_fails_cleanly() {
+    let d = TestDir::new("always");
+    if can_reflink(&d) {
+        eprintln!("skipped: this filesystem can reflink");
+        return;
+    }
+    fs::write(d.path("a"), vec![9u8; 1 << 20]).unwrap();
+    let o = crcp(&d, &["--reflink=always", "a", "b"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert_eq!(
+        stderr(&o),
+        "crcp: failed to clone 'b' from 'a': Operation not supported\n"
+    );
+    assert_eq!(d.names(), ["a"]);
+}
+
+#[test]
+fn usage_errors_look_like_cp() {
+    let d = TestDir::new("usage");
+    let o = crcp(&d, &[]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).starts_with("crcp: missing file operand\n"));
+    let o = crcp(&d, &["a"]);
+    assert!(stderr(&o).starts_with("crcp: missing destination file operand after 'a'\n"));
+    let o = crcp(&d, &["--reflink=sometimes", "a", "b"]);
+    assert!(stderr(&o).starts_with("crcp: invalid argument 'sometimes' for '--reflink'\n"));
+    fs::write(d.path("a"), b"1").unwrap();
+    fs::write(d.path("b"), b"2").unwrap();
+    let o = crcp(&d, &["a", "b", "c"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert_eq!(stderr(&o), "crcp: target 'c': No such file or directory\n");
+    let o = crcp(&d, &["a", "a"]);
+    assert_eq!(stderr(&o), "crcp: 'a' and 'a' are the same file\n");
+    fs::create_dir(d.path("dir")).unwrap();
+    let o = crcp(&d, &["-R", "dir", "dir/sub"]);
+    assert_eq!(
+        stderr(&o),
+        "crcp: cannot copy a directory, 'dir', into itself, 'dir/sub'\n"
+    );
+    assert!(crcp(&d, &["--help"]).status.success());
+}
+
+fn set_times(p: &Path, sec: i64, nsec: i64) {
+    let c = CString::new(p.as_os_str().as_bytes()).unwrap();
+    let t = [libc::timespec {
+        tv_sec: sec,
+        tv_nsec: nsec,
+    }; 2];
+    // SAFETY: A NUL-terminated path and two timespecs.
+    unsafe {
+        libc::utimensat(
+            libc::AT_FDCWD,
+            c.as_ptr(),
+            t.as_ptr(),
+            libc::AT_SYMLINK_NOFOLLOW,
+        )
+    };
+}
+
+#[test]
+fn tree_copy_keeps_links_holes_modes_times_and_xattrs() {
+    let d = TestDir::new("tree");
+    let src = d.path("src");
+    fs::create_dir_all(src.join("a/b")).unwrap();
+    for i in 0..50 {
+        fs::write(
+            src.join(format!("a/f{i}")),
+            format!("file {i}\n").repeat(i * 10),
+        )
+        .unwrap();
+    }
+    let sparse = fs::File::create(src.join("a/b/sparse")).unwrap();
+    sparse.set_len(256 << 20).unwrap();
+    std::os::unix::fs::FileExt::write_all_at(&sparse, &[0x5a; 65536], 100 << 20).unwrap();
+    drop(sparse);
+    std::os::unix::fs::symlink("../f1", src.join("a/b/link")).unwrap();
+    fs::set_permissions(src.join("a/f3"), fs::Permissions::from_mode(0o600)).unwrap();
+    fs::set_permissions(src.join("a/b"), fs::Permissions::from_mode(0o750)).unwrap();
+    let xattr = Command::new("setfattr")
+        .args(["-n", "user.crcp", "-v", "hello"])
+        .arg(src.join("a/f2"))
+        .status()
+        .is_ok_and(|s| s.success());
+    set_times(&src.join("a/f4"), 1_111_111_111, 222_333_444);
+    set_times(&src.join("a/b"), 1_000_000_000, 5);
+
+    let o = crcp(
+        &d,
+        &[
+            "-R",
+            "-j",
+            "4",
+            "--preserve=mode,timestamps,xattr",
+            "--stats",
+            "src",
+            "dst",
+        ],
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_eq!(
+        stderr(&o),
+        "",
+        "no progress bar when stderr is not a terminal"
+    );
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(out.contains("crcp: 51 files"), "{out}");
+    assert!(out.contains("paths: module 0"), "{out}");
+
+    let diff = Command::new("diff")
+        .arg("-r")
+        .arg(&src)
+        .arg(d.path("dst"))
+        .output()
+        .unwrap();
+    assert!(
+        diff.status.success(),
+        "{}",
+        String::from_utf8_lossy(&diff.stdout)
+    );
+    let dst = d.path("dst");
+    assert_eq!(
+        fs::read_link(dst.join("a/b/link")).unwrap(),
+        Path::new("../f1")
+    );
+    let m = |p: &str| fs::symlink_metadata(dst.join(p)).unwrap();
+    assert_eq!(m("a/f3").mode() & 0o7777, 0o600);
+    assert_eq!(m("a/b").mode() & 0o7777, 0o750);
+    assert_eq!(
+        (m("a/f4").mtime(), m("a/f4").mtime_nsec()),
+        (1_111_111_111, 222_333_444)
+    );
+    assert_eq!(
+        (m("a/b").mtime(), m("a/b").mtime_nsec()),
+        (1_000_000_000, 5)
+    );
+    assert!(
+        m("a/b/sparse").blocks() < 1024,
+        "the sparse file was filled"
+    );
+    if xattr {
+        let g = Command::new("getfattr")
+            .args(["--only-values", "-n", "user.crcp"])
+            .arg(dst.join("a/f2"))
+            .output()
+            .unwrap();
+        assert_eq!(g.stdout, b"hello");
+    }
+    // Into an existing directory: dst/src.
+    let o = crcp(&d, &["-r", "src", "dst"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(d.path("dst/src/a/b/sparse").exists());
+}
+
+/// A 1 GiB file with 512 MiB of data in it: long enough a copy to kill in the middle.
+fn big_file(p: &Path) -> u64 {
+    let mut f = fs::File::create(p).unwrap();
+    let chunk: Vec<u8> = (0..1 << 20).map(|i: u32| (i * 7 + 3) as u8).collect();
+    for i in 0..512u64 {
+        std::io::Seek::seek(&mut f, std::io::SeekFrom::Start(i * (2 << 20))).unwrap();
+        f.write_all(&chunk).unwrap();
+    }
+    f.set_len(1 << 30).unwrap();
+    1 << 30
+}
+
+/// Waits until `pid` has an unnamed (O_TMPFILE) or hidden destination open with some data
+/// in it, i.e. the copy is under way. False if the process ended first.
+fn wait_until_copying(pid: u32, total: u64) -> bool {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while Instant::now() < deadline {
+        let Ok(fds) = fs::read_dir(format!("/proc/{pid}/fd")) else {
+            return false;
+        };
+        for fd in fds.flatten() {
+            let Ok(target) = fs::read_link(fd.path()) else {
+                continue;
+            };
+            let t = target.to_string_lossy();
+            if t.contains("(deleted)") || t.contains("/.#") {
+                if let Ok(m) = fs::metadata(fd.path()) {
+                    if m.len() > 0 && m.len() < total {
+                        return true;
+                    }
+                }
+            }
+        }
+        std::thread::sleep(Duration::from_micros(200));
+    }
+    false
+}
+
+#[test]
+fn killed_or_interrupted_copies_leave_no_partial_destination() {
+    let d = TestDir::new("kill");
+    let total = big_file(&d.path("big"));
+    // Each case: options, signal, whether an old destination exists.
+    let cases: [(&[&str], i32, bool); 4] = [
+        (&["-n", "--reflink=never"], libc::SIGKILL, false),
+        (&["--reflink=never"], libc::SIGKILL, true),
+        (&["--reflink=auto"], libc::SIGKILL, false),
+        (&["--reflink=never"], libc::SIGINT, true),
+    ];
+    for (args, sig, old) in cases {
+        let dst = d.path("dst");
+        let _ = fs::remove_file(&dst);
+        if old {
+            fs::write(&dst, b"old").unwrap();
+        }
+        let mut child = Command::new(CRCP)
+            .args(args)
+            .arg("big")
+            .arg("dst")
+            .current_dir(&d.0)
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let caught = wait_until_copying(child.id(), total);
+        // SAFETY: Signals our own child.
+        unsafe { libc::kill(child.id() as i32, sig) };
+        let status = child.wait().unwrap();
+        assert!(
+            caught,
+            "{args:?}: the copy ended before it could be interrupted"
+        );
+        assert_eq!(status.signal(), Some(sig), "{args:?}: {status:?}");
+        if old {
+            assert_eq!(fs::read(&dst).unwrap(), b"old", "{args:?}");
+            assert_eq!(d.names(), ["big", "dst"], "{args:?}");
+        } else {
+            assert!(!dst.exists(), "{args:?}: a partial destination is visible");
+            assert_eq!(d.names(), ["big"], "{args:?}");
+        }
+    }
+}
