@@ -94,11 +94,17 @@ make -s -C tools/testing/selftests/copy_range KSFT_DIR="$ksft" && make -s -C sam
 }
 
 suites=$(grep -ho 'kunit_tests(\w*)' rust/*.rs | sed 's/kunit_tests(\(.*\))/\1/')
-nprogs=$(ls tools/testing/selftests/copy_range/*_test.c | wc -l)
+cargo build -q --release --manifest-path samples/Cargo.toml || {
+	echo "FAIL - samples: release build"
+	host_failed=$((host_failed + 1))
+}
+# The selftest programs, and the crcp tree copy.
+nprogs=$(($(ls tools/testing/selftests/copy_range/*_test.c | wc -l) + 1))
 rundir=$cache/last-check
 echo "check: booting the debug kernel (log: $rundir/console.log)"
 tools/vm/run-vm --kdir "$kdir" --keep "$rundir" --timeout "${CHECK_TIMEOUT:-2400}" -- \
-	"$top/tools/testing/run-selftests.sh" "$top/tools/testing/selftests/copy_range"
+	env SELFTEST_TIMEOUT=600 "$top/tools/testing/run-selftests.sh" "$top/tools/testing/selftests/copy_range" \
+	-- "$top/tools/testing/vm/crcp_tree_test.sh" "$top/samples/target/release/crcp"
 echo "check: VM exited with status $?"
 
 args=()
