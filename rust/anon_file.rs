@@ -163,7 +163,7 @@ impl<T: AnonFile> VTable<T> {
 /// can fail any more, and installs the file in the caller's descriptor table. Returns the
 /// descriptor.
 ///
-/// If anything fails before `start`, the file (if any) is released, and `T::release` runs.
+/// If anything fails, no descriptor is installed and `data` is dropped; `start` has not run.
 pub(crate) fn install<T: AnonFile>(data: Arc<T>, start: impl FnOnce(Arc<T>)) -> Result<u32> {
     let reservation = FileDescriptorReservation::get_unused_fd_flags(bindings::O_CLOEXEC)?;
     let started = data.clone();

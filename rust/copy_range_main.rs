@@ -145,15 +145,19 @@ fn ioctl_submit(arg: UserPtr) -> Result<isize> {
     let size = core::mem::size_of::<uapi::CopyRangeArgs>();
     let args: uapi::CopyRangeArgs = UserSlice::new(arg, size).reader().read()?;
     let files = copy::Files::from_fds(args.src_fd, args.dst_fd, args.flags)?;
-    let seg = job::Segment {
-        src_off: args.src_off as i64,
-        dst_off: args.dst_off as i64,
-        len: args.len,
-    };
-    let total = files.check(seg.src_off, seg.dst_off, seg.len)?;
+    let (src_off, dst_off) = (args.src_off as i64, args.dst_off as i64);
+    let to_eof = files.check(src_off, dst_off, args.len)?;
     let mut segments = KVec::with_capacity(1, GFP_KERNEL)?;
-    segments.push(seg, GFP_KERNEL)?;
-    job::Job::submit(files, segments, total)
+    segments.push(
+        job::Segment {
+            src_off,
+            dst_off,
+            len: args.len,
+            to_eof,
+        },
+        GFP_KERNEL,
+    )?;
+    job::Job::submit(files, segments, to_eof)
 }
 
 /// `COPY_RANGE_IOC_COPYV`: a synchronous vector copy.

@@ -112,7 +112,7 @@ pub(crate) fn copy_data(
     // `count` is at most `MAX_RW_COUNT` and the offsets were checked not to wrap.
     let past_dst_eof = dst_off + count as i64 > dst_eof;
     // Without a hole finder the copy is simply dense: holes read as zeros.
-    let holes = if past_dst_eof && src.may_have_holes() {
+    let mut holes = if past_dst_eof && src.may_have_holes() {
         HoleFinder::new(src).ok()
     } else {
         None
@@ -132,26 +132,22 @@ pub(crate) fn copy_data(
         if d < dst_eof {
             // Stay dense up to the destination's EOF; the rest is handled past it.
             len = len.min((dst_eof - d) as u64);
-        } else if let Some(holes) = &holes {
-            match holes.next_data(s) {
+        } else if let Some(finder) = &holes {
+            match finder.next_data(s) {
                 // Only a hole is left up to the source's EOF.
                 Ok(None) => break,
                 Ok(Some(data)) if data > s => {
                     pos = count.min(pos + (data - s) as u64);
                     continue;
                 }
-                Ok(Some(_)) => match holes.next_hole(s) {
+                Ok(Some(_)) => match finder.next_hole(s) {
                     Ok(hole) if hole > s => len = len.min((hole - s) as u64),
                     Ok(_) => {}
-                    Err(e) => {
-                        progress.error = Some(e);
-                        return progress;
-                    }
+                    // Holes are an optimisation: a file that cannot say where they are (a FUSE
+                    // file without seeking, say) is copied densely, never failed.
+                    Err(_) => holes = None,
                 },
-                Err(e) => {
-                    progress.error = Some(e);
-                    return progress;
-                }
+                Err(_) => holes = None,
             }
         }
         match splice_copy(src, s, dst, d, len) {

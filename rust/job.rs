@@ -6,8 +6,9 @@
 //! The descriptor answers `read(2)` and `COPY_RANGE_JOB_IOC_STATUS` with the status, `poll(2)`
 //! with `POLLIN` once the job has ended, `COPY_RANGE_JOB_IOC_WAIT` by blocking until then, and
 //! `COPY_RANGE_JOB_IOC_CANCEL` by asking the job to stop at the next chunk. Closing it cancels
-//! a running job and waits for the worker to let go of the files, so no job outlives its
-//! descriptor, and the descriptor pins the module.
+//! a running job and waits for the worker to let go of the files (a queued job is simply
+//! dropped), and releases the files itself, so no job outlives its descriptor and the files are
+//! closed by the task that closed the descriptor. The descriptor pins the module.
 //!
 //! All checks happen at submit time, in the submitter's context; the worker copies with the
 //! submitter's credentials and stops with `EFBIG` where the submitter's `RLIMIT_FSIZE` would have
@@ -73,12 +74,21 @@ pub(crate) struct Segment {
     pub(crate) dst_off: i64,
     /// Bytes requested.
     pub(crate) len: u64,
+    /// Bytes requested, clamped to the source's end of file when the range was checked: a job
+    /// copies no more than this, even from a source that grows meanwhile.
+    pub(crate) to_eof: u64,
 }
+
+/// Bytes a job hands to one call of the copy: bounds how long a cancel waits when the whole
+/// call is one clone, which has no chunk boundaries of its own. A multiple of every block size.
+const JOB_STEP: u64 = 64 << 20;
 
 /// How a job ended, or that it has not.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Outcome {
-    /// Queued or copying.
+    /// Waiting for a worker: not touching the files yet.
+    Queued,
+    /// Copying.
     Running,
     /// Copied everything (up to the source's end of file).
     Done,
@@ -95,8 +105,10 @@ enum Outcome {
 /// `copied` only grows while `outcome` is `Running`, and never changes afterwards.
 #[pin_data(PinnedDrop)]
 pub(crate) struct Job {
-    /// The files and the policy.
-    files: Files,
+    /// The files and the policy. The worker takes them while it copies and puts them back;
+    /// `release` drops them, in the task that closes the descriptor.
+    #[pin]
+    files: Mutex<Option<Files>>,
     /// The ranges to copy, in order.
     segments: KVec<Segment>,
     /// Credentials and file-size limit to copy with.
@@ -130,15 +142,21 @@ impl WorkItem for Job {
     type Pointer = Arc<Job>;
 
     fn run(this: Arc<Job>) {
-        let outcome = {
-            let _acting = this.submitter.act_as();
-            this.copy_all()
+        // A job cancelled while queued was ended by `release`: leave the files alone.
+        let files = {
+            let mut outcome = this.outcome.lock();
+            if *outcome != Outcome::Queued {
+                return;
+            }
+            *outcome = Outcome::Running;
+            this.files.lock().take()
         };
-        let mut guard = this.outcome.lock();
-        *guard = outcome;
-        drop(guard);
-        this.ended.notify_all();
-        this.give_back_slot();
+        let Some(files) = files else {
+            return this.finish(Outcome::Failed(EBADF));
+        };
+        let outcome = this.submitter.with_creds(|| this.copy_all(&files));
+        *this.files.lock() = Some(files);
+        this.finish(outcome);
     }
 }
 
@@ -181,7 +199,7 @@ impl Job {
             };
         let job = Arc::pin_init(
             try_pin_init!(Self {
-                files,
+                files <- new_mutex!(Some(files), "copy_range_job::files"),
                 segments,
                 submitter,
                 slot: Atomic::new(true),
@@ -189,7 +207,7 @@ impl Job {
                 total,
                 copied: Atomic::new(0),
                 cancel: Atomic::new(false),
-                outcome <- new_mutex!(Outcome::Running, "copy_range_job::outcome"),
+                outcome <- new_mutex!(Outcome::Queued, "copy_range_job::outcome"),
                 ended,
                 work <- new_work!("copy_range_job::work"),
             }),
@@ -213,11 +231,11 @@ impl Job {
     }
 
     /// Copies every segment; returns how it ended. Runs in the worker.
-    fn copy_all(&self) -> Outcome {
+    fn copy_all(&self, files: &Files) -> Outcome {
         let limit = self.submitter.fsize_limit;
         for seg in self.segments.iter() {
             let mut done = 0u64;
-            while done < seg.len {
+            while done < seg.to_eof {
                 if self.cancel.load(Relaxed) {
                     return Outcome::Cancelled;
                 }
@@ -227,16 +245,13 @@ impl Job {
                 if pos >= limit {
                     return Outcome::Failed(EFBIG);
                 }
-                let len = (seg.len - done).min(limit - pos);
+                let len = (seg.to_eof - done).min(limit - pos).min(JOB_STEP);
                 let ctl = JobControl {
                     job: self,
                     base: self.copied.load(Relaxed),
                 };
                 let at = done as i64;
-                match self
-                    .files
-                    .copy(seg.src_off + at, seg.dst_off + at, len, &ctl)
-                {
+                match files.copy(seg.src_off + at, seg.dst_off + at, len, &ctl) {
                     // The source ends earlier than at submit time.
                     Ok(0) => return Outcome::Done,
                     Ok(n) => {
@@ -251,11 +266,12 @@ impl Job {
         Outcome::Done
     }
 
-    /// Ends a job that never ran.
+    /// Publishes how the job ended and wakes its waiters. The slot goes back first, so that a
+    /// caller woken by the end of a job can submit the next one at once.
     fn finish(&self, outcome: Outcome) {
+        self.give_back_slot();
         *self.outcome.lock() = outcome;
         self.ended.notify_all();
-        self.give_back_slot();
     }
 
     /// Gives the in-flight slot back, once.
@@ -269,7 +285,7 @@ impl Job {
     fn status(&self) -> CopyRangeStatus {
         let outcome = *self.outcome.lock();
         let (state, error) = match outcome {
-            Outcome::Running => (COPY_RANGE_JOB_RUNNING, 0),
+            Outcome::Queued | Outcome::Running => (COPY_RANGE_JOB_RUNNING, 0),
             Outcome::Done => (COPY_RANGE_JOB_DONE, 0),
             Outcome::Failed(e) => (COPY_RANGE_JOB_FAILED, e.to_errno()),
             Outcome::Cancelled => (COPY_RANGE_JOB_CANCELLED, 0),
@@ -286,7 +302,7 @@ impl Job {
     /// Blocks until the job has ended; `EINTR` if a signal comes first (the job goes on).
     fn wait(&self) -> Result<CopyRangeStatus> {
         let mut guard = self.outcome.lock();
-        while *guard == Outcome::Running {
+        while is_live(*guard) {
             if self.ended.wait_interruptible(&mut guard) {
                 return Err(EINTR);
             }
@@ -310,6 +326,11 @@ impl PinnedDrop for Job {
     }
 }
 
+/// Whether a job has not ended yet.
+fn is_live(outcome: Outcome) -> bool {
+    matches!(outcome, Outcome::Queued | Outcome::Running)
+}
+
 impl AnonFile for Job {
     const NAME: &'static CStr = c"[copy_range_job]";
 
@@ -322,7 +343,7 @@ impl AnonFile for Job {
 
     fn poll(this: ArcBorrow<'_, Self>, file: &File, table: PollTable<'_>) -> u32 {
         table.register_wait(file, &this.ended);
-        if *this.outcome.lock() == Outcome::Running {
+        if is_live(*this.outcome.lock()) {
             0
         } else {
             kernel::bindings::POLLIN | kernel::bindings::POLLRDNORM
@@ -348,13 +369,22 @@ impl AnonFile for Job {
     }
 
     fn release(this: Arc<Self>) {
-        // Stop the job and wait for the worker to let go of the files: nothing touches them
-        // after the descriptor is gone. The worker checks `cancel` between chunks, so this
-        // waits for one chunk at most once the job runs.
+        // Stop the job. A queued one ends here and its worker will not touch the files; a
+        // running one stops at its next chunk (4 MiB of data, or one clone of `JOB_STEP`), and
+        // the worker hands the files back before it says so.
         this.cancel.store(true, Relaxed);
         let mut guard = this.outcome.lock();
-        while *guard == Outcome::Running {
-            this.ended.wait(&mut guard);
+        if *guard == Outcome::Queued {
+            drop(guard);
+            this.finish(Outcome::Cancelled);
+        } else {
+            while *guard == Outcome::Running {
+                this.ended.wait(&mut guard);
+            }
+            drop(guard);
         }
+        // Close the files here, in the task that closed the descriptor, rather than later from
+        // a worker: a `close()` followed by `umount` must not find them still open.
+        drop(this.files.lock().take());
     }
 }

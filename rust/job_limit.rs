@@ -49,4 +49,8 @@ pub(crate) fn release(uid: Kuid) {
         entry.1 -= 1;
     }
     table.retain(|(_, n)| *n > 0);
+    if table.is_empty() {
+        // Free the buffer, so that nothing is left allocated when the module goes away.
+        *table = KVec::new();
+    }
 }

@@ -46,17 +46,18 @@ impl JobQueue {
 impl Drop for JobQueue {
     fn drop(&mut self) {
         let wq = QUEUE.xchg(core::ptr::null_mut(), Acquire);
-        // SAFETY: `wq` was allocated by `new` and is destroyed once, after the device is gone,
-        // so nothing queues on it any more; this waits for every queued and running job.
+        // SAFETY: `wq` was allocated by `new` and is destroyed once, in module exit: no open
+        // device or job descriptor exists then (each holds a module reference), so nothing
+        // queues on it any more; this waits for every queued and running job to return.
         unsafe { bindings::destroy_workqueue(wq) };
     }
 }
 
-/// The job queue. Only called from the device's ioctls, which cannot run before the module is
-/// initialised or after the device is deregistered.
+/// The job queue. Only called from the device's ioctls.
 pub(crate) fn queue() -> &'static Queue {
     let wq = QUEUE.load(Acquire);
-    // SAFETY: The queue is published before the device is registered and destroyed after it is
-    // deregistered, so it is valid for every caller.
+    // SAFETY: The queue is published before the device is registered. An ioctl runs on an open
+    // `/dev/copy_range`, which holds a reference to the module (`fops->owner`), so the module's
+    // exit, which destroys the queue, cannot have started.
     unsafe { Queue::from_raw(wq) }
 }

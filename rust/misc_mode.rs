@@ -48,9 +48,15 @@ unsafe impl<T> Send for MiscDeviceWithMode<T> {}
 // SAFETY: No method takes `&self` to change anything.
 unsafe impl<T> Sync for MiscDeviceWithMode<T> {}
 
+// The layout dependency on `MiscDeviceRegistration` (see the type's invariants), checked as far
+// as the compiler can: same size and alignment.
 const _: () = assert!(
     core::mem::size_of::<MiscDeviceWithMode<()>>()
         == core::mem::size_of::<MiscDeviceRegistration<()>>()
+);
+const _: () = assert!(
+    core::mem::align_of::<MiscDeviceWithMode<()>>()
+        == core::mem::align_of::<MiscDeviceRegistration<()>>()
 );
 
 impl<T: MiscDevice> MiscDeviceWithMode<T> {

@@ -17,10 +17,7 @@ use crate::{
         Offset,
         Progress, //
     },
-    range::{
-        next_chunk,
-        split_for_sharing, //
-    },
+    range::split_for_sharing,
     stats::Stats,
     vfs::{
         clone_range,
@@ -28,6 +25,9 @@ use crate::{
         CopyFile, //
     },
 };
+
+/// Bytes handed to a filesystem's own `->copy_file_range` per call.
+const OFFLOAD_CHUNK: u64 = 64 << 20;
 
 /// A checked copy request: both files, the offsets and the count after every VFS check, the
 /// clamp to the source's end of file and the per-call cap.
@@ -225,7 +225,9 @@ impl FsCopy {
                 }
             }
             let at = progress.done as i64;
-            let len = next_chunk(req.count - progress.done);
+            // Larger than the data path's chunks: each call may be a round trip to a server
+            // (NFS COPY, CIFS copychunk), whose point is to move much at once.
+            let len = (req.count - progress.done).min(OFFLOAD_CHUNK);
             match fs_copy(req.src, req.src_off + at, req.dst, req.dst_off + at, len) {
                 Ok(0) => break,
                 Ok(n) => {

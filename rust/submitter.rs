@@ -9,7 +9,6 @@
 
 use core::ptr::NonNull;
 use kernel::{
-    bindings,
     cred::Credential,
     sync::aref::ARef,
     task::Kuid, //
@@ -57,29 +56,18 @@ impl Submitter {
         self.cred.euid()
     }
 
-    /// Puts the submitter's credentials on the current task until the guard is dropped.
-    pub(crate) fn act_as(&self) -> ActingAs<'_> {
-        // SAFETY: The credentials are kept alive by `self`, which the guard borrows, so they
-        // outlive the override.
+    /// Runs `f` with the submitter's credentials on the current task.
+    ///
+    /// A closure rather than a guard: a guard could be leaked (`mem::forget` is safe), which
+    /// would leave the override on a shared kernel worker after the credentials are freed.
+    pub(crate) fn with_creds<R>(&self, f: impl FnOnce() -> R) -> R {
+        // SAFETY: The credentials are kept alive by `self`, which outlives the override; it is
+        // undone below, on this task, before this function returns.
         let old = unsafe { ffi::copy_range_override_creds(self.cred.as_ptr()) };
-        ActingAs {
-            old,
-            _submitter: self,
-        }
-    }
-}
-
-/// The current task acts with a submitter's credentials; dropping this reverts them.
-pub(crate) struct ActingAs<'a> {
-    /// The credentials to restore.
-    old: *const bindings::cred,
-    /// Keeps the overriding credentials alive.
-    _submitter: &'a Submitter,
-}
-
-impl Drop for ActingAs<'_> {
-    fn drop(&mut self) {
-        // SAFETY: `old` came from `override_creds()` on this task, which is undone here once.
-        unsafe { ffi::copy_range_revert_creds(self.old) };
+        let result = f();
+        // SAFETY: `old` came from `override_creds()` on this task, undone here once. The kernel
+        // does not unwind, so `f` cannot skip this.
+        unsafe { ffi::copy_range_revert_creds(old) };
+        result
     }
 }

@@ -45,8 +45,7 @@ pub(crate) use generated::{
 // valid value.
 unsafe impl FromBytes for CopyRangeArgs {}
 // SAFETY: `copy_range_args` is `repr(C)` with two `__s32` followed by five `__u64`: 48 bytes and
-// no padding (checked against the C layout by the `uapi_matches_c_header` test), so every byte is
-// initialised.
+// no padding (asserted at compile time below), so every byte is initialised.
 unsafe impl AsBytes for CopyRangeArgs {}
 // SAFETY: `repr(C)`, three `__u64`: any bit pattern is valid.
 unsafe impl FromBytes for CopyRangeSeg {}
@@ -57,6 +56,11 @@ unsafe impl FromBytes for CopyRangeVec {}
 // SAFETY: `repr(C)`, `__s32` ×2, `__u64` ×2, `__u32` ×2, `__u64`: 40 bytes, no padding
 // (checked below).
 unsafe impl AsBytes for CopyRangeVec {}
+
+// No padding in anything copied to userspace, so no kernel memory leaks through it.
+const _: () = assert!(core::mem::size_of::<CopyRangeArgs>() == 48);
+const _: () = assert!(core::mem::size_of::<CopyRangeStatus>() == 24);
+const _: () = assert!(core::mem::size_of::<CopyRangeVec>() == 40);
 
 /// `COPY_RANGE_SHARE_ALLOW`: share extents where the filesystem can, copy the rest.
 pub(crate) const COPY_RANGE_SHARE_ALLOW: u64 = generated::COPY_RANGE_SHARE_ALLOW as u64;

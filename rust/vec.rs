@@ -53,12 +53,15 @@ impl VecRequest {
         let mut total = 0u64;
         for _ in 0..nr {
             let seg: CopyRangeSeg = reader.read()?;
+            let (src_off, dst_off) = (seg.src_off as i64, seg.dst_off as i64);
+            let to_eof = files.check(src_off, dst_off, seg.len)?;
             let seg = Segment {
-                src_off: seg.src_off as i64,
-                dst_off: seg.dst_off as i64,
+                src_off,
+                dst_off,
                 len: seg.len,
+                to_eof,
             };
-            total = total.saturating_add(files.check(seg.src_off, seg.dst_off, seg.len)?);
+            total = total.saturating_add(to_eof);
             segments.push(seg, GFP_KERNEL)?;
         }
         check_no_dst_overlap(&segments)?;

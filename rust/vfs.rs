@@ -235,7 +235,8 @@ impl CopyFile {
 /// `generic_write_check_limits()`: `EFBIG` (and `SIGXFSZ`) past `RLIMIT_FSIZE` or the
 /// filesystem's maximum size; shortens `count` to the limit otherwise.
 pub(crate) fn write_check_limits(dst: &CopyFile, pos: i64, count: &mut u64) -> Result {
-    // `count` never exceeds the source's size here, so it fits a `loff_t`.
+    // `count` is at most the source's size plus one (for a negative offset, as in C), and the
+    // wrap check bounds it below 2^63, so it fits a `loff_t`.
     let mut c = *count as i64;
     // SAFETY: `dst` is valid by its type invariant; `c` is a valid `loff_t` to update.
     to_result(unsafe { bindings::generic_write_check_limits(dst.raw(), pos, &mut c) })?;
