@@ -21,6 +21,7 @@ use crate::{
         check_wrap,
         clamp_to_eof,
         ranges_overlap,
+        sharable_as_whole,
         SharePolicy, //
     },
     vfs::{
@@ -154,6 +155,21 @@ fn check(files: &Files, src_off: i64, dst_off: i64, len: u64) -> Result<Checked>
     verify_area(dst, true, dst_off, to_copy)?;
     if files.policy == SharePolicy::Require {
         select(src, dst).can_share(src, dst)?;
+        // The filesystem would refuse an unaligned range too, but only once the copy runs:
+        // a job or a vector must fail here, before anything is copied.
+        let ends_at_eof_past_dst_eof = src_off.wrapping_add(to_copy as i64) == src.size()
+            && dst_off.wrapping_add(to_copy as i64) >= dst.size();
+        if to_copy > 0
+            && !sharable_as_whole(
+                src_off as u64,
+                dst_off as u64,
+                to_copy,
+                dst.block_size(),
+                ends_at_eof_past_dst_eof,
+            )
+        {
+            return Err(EINVAL);
+        }
     }
     Ok(Checked { to_eof, to_copy })
 }

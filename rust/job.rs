@@ -353,19 +353,17 @@ impl AnonFile for Job {
     fn ioctl(this: ArcBorrow<'_, Self>, cmd: u32, arg: UserPtr) -> Result<isize> {
         let size = core::mem::size_of::<CopyRangeStatus>();
         match cmd {
-            COPY_RANGE_JOB_IOC_STATUS => this.write_status(UserSlice::new(arg, size).writer()),
+            COPY_RANGE_JOB_IOC_STATUS => {
+                UserSlice::new(arg, size).writer().write(&this.status())?
+            }
             COPY_RANGE_JOB_IOC_WAIT => {
                 let status = this.wait()?;
                 UserSlice::new(arg, size).writer().write(&status)?;
-                Ok(size)
             }
-            COPY_RANGE_JOB_IOC_CANCEL => {
-                this.cancel.store(true, Relaxed);
-                Ok(0)
-            }
-            _ => Err(ENOTTY),
+            COPY_RANGE_JOB_IOC_CANCEL => this.cancel.store(true, Relaxed),
+            _ => return Err(ENOTTY),
         }
-        .map(|n| n as isize)
+        Ok(0)
     }
 
     fn release(this: Arc<Self>) {

@@ -144,6 +144,22 @@ pub(crate) fn split_for_sharing(
     }
 }
 
+/// Whether a range can be shared as a whole, by the rules of `generic_remap_checks()`: both
+/// offsets on a block boundary, and whole blocks unless the range ends at the source's end of
+/// file and at or past the destination's.
+pub(crate) fn sharable_as_whole(
+    src_off: u64,
+    dst_off: u64,
+    count: u64,
+    block: u64,
+    ends_at_eof_past_dst_eof: bool,
+) -> bool {
+    block != 0
+        && src_off % block == 0
+        && dst_off % block == 0
+        && (count % block == 0 || ends_at_eof_past_dst_eof)
+}
+
 /// Length of the next chunk of a copy that has `remaining` bytes to go.
 pub(crate) fn next_chunk(remaining: u64) -> u64 {
     remaining.min(CHUNK)
@@ -285,6 +301,16 @@ mod tests {
         let s = split_for_sharing(4095, 4095, 1, 4096, false);
         assert_eq!(s.head, 1);
         assert_eq!(s.body + s.tail, 0);
+    }
+
+    #[test]
+    fn whole_range_sharability() {
+        assert!(sharable_as_whole(0, 4096, 8192, 4096, false));
+        assert!(!sharable_as_whole(100, 100, 8192, 4096, false));
+        assert!(!sharable_as_whole(0, 100, 8192, 4096, false));
+        assert!(!sharable_as_whole(0, 0, 8000, 4096, false));
+        assert!(sharable_as_whole(0, 0, 8000, 4096, true));
+        assert!(!sharable_as_whole(0, 0, 4096, 0, false));
     }
 
     #[test]

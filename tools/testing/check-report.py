@@ -35,6 +35,10 @@ class Tally:
     def add(self, passed, name, detail=""):
         self.results.append((passed, name, detail))
 
+    def fail_existing(self, index, detail="failed in a later run"):
+        _, name, _ = self.results[index]
+        self.results[index] = (False, name, detail)
+
     @property
     def passed(self):
         return sum(1 for r in self.results if r[0])
@@ -58,6 +62,7 @@ def parse_kunit(console, tally, prefix="copy_range"):
     suites that died before reporting their cases."""
     suite = None
     cases_seen = {}
+    seen_cases = {}
     for raw in console.splitlines():
         line = TIMESTAMP.sub("", raw.rstrip("\r"))
         stripped = line.strip()
@@ -77,7 +82,15 @@ def parse_kunit(console, tally, prefix="copy_range"):
             cases_seen[suite] += 1
             if skipped:
                 continue
-            tally.add(status == "ok", f"kunit: {suite}.{name}")
+            # A test that reloads the module runs the suites again: one line per case, which
+            # fails if any run of it failed.
+            key = f"kunit: {suite}.{name}"
+            if key in seen_cases:
+                if status != "ok":
+                    tally.fail_existing(seen_cases[key])
+                continue
+            seen_cases[key] = len(tally.results)
+            tally.add(status == "ok", key)
         elif not line.startswith(" ") and name == suite:
             if status != "ok" and cases_seen.get(suite, 0) == 0:
                 tally.add(False, f"kunit: {suite}", "suite failed before any case ran")

@@ -83,6 +83,15 @@ class CheckReportTest(unittest.TestCase):
         self.assertEqual(rc, 0, out)
         self.assertNotIn("rust_kernel_fmt", out)
 
+    def test_reloaded_module_counts_each_case_once(self):
+        rc, out = report(make_run(console=GOOD_KTAP + GOOD_KTAP))
+        self.assertEqual(rc, 0, out)
+        self.assertEqual(out.count("kunit: copy_range_uapi.ioctl_numbers_match_c_header"), 1)
+        failing_again = GOOD_KTAP.replace("    ok 2 args_layout", "    not ok 2 args_layout")
+        rc, out = report(make_run(console=GOOD_KTAP + failing_again))
+        self.assertEqual(rc, 1)
+        self.assertIn("FAIL - kunit: copy_range_uapi.args_layout_matches_c_header", out)
+
     def test_failing_kunit_case_fails(self):
         console = GOOD_KTAP.replace("    ok 2 args_layout", "    not ok 2 args_layout")
         console = console.replace("ok 1 copy_range_uapi", "not ok 1 copy_range_uapi")
