@@ -159,12 +159,16 @@ fn check(files: &Files, src_off: i64, dst_off: i64, len: u64) -> Result<Checked>
         // a job or a vector must fail here, before anything is copied.
         let ends_at_eof_past_dst_eof = src_off.wrapping_add(to_copy as i64) == src.size()
             && dst_off.wrapping_add(to_copy as i64) >= dst.size();
+        // Stacked filesystems (overlayfs) have no block size of their own: the filesystem
+        // below decides, when the copy runs.
+        let block = dst.block_size();
         if to_copy > 0
+            && block > 0
             && !sharable_as_whole(
                 src_off as u64,
                 dst_off as u64,
                 to_copy,
-                dst.block_size(),
+                block,
                 ends_at_eof_past_dst_eof,
             )
         {

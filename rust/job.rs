@@ -262,6 +262,10 @@ impl Job {
                     Err(e) => return Outcome::Failed(e),
                 }
             }
+            // A segment cut short by the source's end of file ends the vector, as for COPYV.
+            if seg.to_eof < seg.len {
+                return Outcome::Done;
+            }
         }
         Outcome::Done
     }

@@ -168,8 +168,25 @@ impl CopyRangeOps for BtrfsClone {
     }
 
     fn share(&self, req: &Request<'_>, src_off: i64, dst_off: i64, len: u64) -> Result<u64> {
-        clone_range(req.src, src_off, req.dst, dst_off, len)
+        remap_share(req, src_off, dst_off, len)
     }
+}
+
+/// Whether two files can share extents through `->remap_file_range`: same superblock, and the
+/// destination's filesystem has the method (which may still refuse, see the RFC).
+fn remap_can_share(src: &CopyFile, dst: &CopyFile) -> Result {
+    if !src.same_sb(dst) {
+        return Err(EXDEV);
+    }
+    if !dst.has_remap() {
+        return Err(EOPNOTSUPP);
+    }
+    Ok(())
+}
+
+/// Shares a range through `->remap_file_range`, all or nothing.
+fn remap_share(req: &Request<'_>, src_off: i64, dst_off: i64, len: u64) -> Result<u64> {
+    clone_range(req.src, src_off, req.dst, dst_off, len)
 }
 
 /// Any other filesystem that can share extents (`->remap_file_range`): xfs with reflink, ocfs2,
@@ -190,17 +207,11 @@ impl CopyRangeOps for Remap {
     }
 
     fn can_share(&self, src: &CopyFile, dst: &CopyFile) -> Result {
-        if !src.same_sb(dst) {
-            return Err(EXDEV);
-        }
-        if !dst.has_remap() {
-            return Err(EOPNOTSUPP);
-        }
-        Ok(())
+        remap_can_share(src, dst)
     }
 
     fn share(&self, req: &Request<'_>, src_off: i64, dst_off: i64, len: u64) -> Result<u64> {
-        clone_range(req.src, src_off, req.dst, dst_off, len)
+        remap_share(req, src_off, dst_off, len)
     }
 }
 
@@ -258,17 +269,11 @@ impl CopyRangeOps for FsCopy {
     }
 
     fn can_share(&self, src: &CopyFile, dst: &CopyFile) -> Result {
-        if !src.same_sb(dst) {
-            return Err(EXDEV);
-        }
-        if !dst.has_remap() {
-            return Err(EOPNOTSUPP);
-        }
-        Ok(())
+        remap_can_share(src, dst)
     }
 
     fn share(&self, req: &Request<'_>, src_off: i64, dst_off: i64, len: u64) -> Result<u64> {
-        clone_range(req.src, src_off, req.dst, dst_off, len)
+        remap_share(req, src_off, dst_off, len)
     }
 
     fn copy_allowing_sharing(&self, req: &Request<'_>, ctl: &dyn CopyControl) -> Progress {

@@ -83,11 +83,17 @@ pub(crate) fn ranges_overlap(src_off: i64, dst_off: i64, count: u64) -> bool {
 
 /// Rounds `count` down so that one call never returns more than [`MAX_RW_COUNT`], keeping the
 /// end of a shortened range on a block boundary so that what is left can still be shared.
+/// A `block` of 0 (a stacked filesystem without a block size of its own) counts as a page.
 pub(crate) fn cap_per_call(count: u64, block: u64) -> u64 {
+    let unit = if block == 0 {
+        kernel::page::PAGE_SIZE as u64
+    } else {
+        block
+    };
     if count <= MAX_RW_COUNT {
         count
     } else {
-        MAX_RW_COUNT - MAX_RW_COUNT % block
+        MAX_RW_COUNT - MAX_RW_COUNT % unit
     }
 }
 
@@ -239,6 +245,9 @@ mod tests {
         assert_eq!(cap_per_call(u64::MAX, 65536) % 65536, 0);
         assert!(cap_per_call(u64::MAX, 65536) > MAX_RW_COUNT - 65536);
         assert_eq!(MAX_RW_COUNT, 0x7fff_f000);
+        // No block size (overlayfs): no division by zero, a page-aligned cap.
+        assert_eq!(cap_per_call(u64::MAX, 0), MAX_RW_COUNT);
+        assert_eq!(cap_per_call(100, 0), 100);
     }
 
     #[test]

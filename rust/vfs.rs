@@ -252,6 +252,23 @@ pub(crate) fn verify_area(file: &CopyFile, write: bool, pos: i64, count: u64) ->
     to_result(unsafe { bindings::rw_verify_area(rw, file.raw(), &pos, count as usize) })
 }
 
+/// `vfs_copy_file_range()` with `flags` (0 or `COPY_FILE_SPLICE`).
+fn vfs_copy(
+    src: &CopyFile,
+    src_pos: i64,
+    dst: &CopyFile,
+    dst_pos: i64,
+    len: u64,
+    flags: u32,
+) -> Result<u64> {
+    // SAFETY: Both files are valid by their type invariants; no lock is held; the flags are the
+    // module's own, never userspace's.
+    let ret = unsafe {
+        bindings::vfs_copy_file_range(src.raw(), src_pos, dst.raw(), dst_pos, len as usize, flags)
+    };
+    count_result(ret as i64)
+}
+
 /// Copies data through the page cache with `do_splice_direct()`, never sharing an extent and
 /// never calling a filesystem's own copy method (`vfs_copy_file_range(..., COPY_FILE_SPLICE)`,
 /// the path nfsd and ksmbd use). At most `MAX_RW_COUNT` bytes; runs every VFS check again.
@@ -262,18 +279,7 @@ pub(crate) fn splice_copy(
     dst_pos: i64,
     len: u64,
 ) -> Result<u64> {
-    // SAFETY: Both files are valid by their type invariants; no lock is held.
-    let ret = unsafe {
-        bindings::vfs_copy_file_range(
-            src.raw(),
-            src_pos,
-            dst.raw(),
-            dst_pos,
-            len as usize,
-            bindings::COPY_FILE_SPLICE,
-        )
-    };
-    count_result(ret as i64)
+    vfs_copy(src, src_pos, dst, dst_pos, len, bindings::COPY_FILE_SPLICE)
 }
 
 /// Lets the filesystem copy in its own way (`vfs_copy_file_range(..., 0)`): its
@@ -286,11 +292,7 @@ pub(crate) fn fs_copy(
     dst_pos: i64,
     len: u64,
 ) -> Result<u64> {
-    // SAFETY: Both files are valid by their type invariants; no lock is held.
-    let ret = unsafe {
-        bindings::vfs_copy_file_range(src.raw(), src_pos, dst.raw(), dst_pos, len as usize, 0)
-    };
-    count_result(ret as i64)
+    vfs_copy(src, src_pos, dst, dst_pos, len, 0)
 }
 
 /// Shares `len` bytes of extents (`vfs_clone_file_range()` without `REMAP_FILE_CAN_SHORTEN`):

@@ -84,7 +84,7 @@ for path in sys.argv[1:]:
                                writer_name="null", settings_overrides={"halt_level": 2})' Documentation/*.rst
 }
 lint "Documentation is valid reStructuredText (docutils, warnings are errors)" rst_clean
-lint "userspace is rustfmt-clean" cargo fmt --manifest-path samples/Cargo.toml --check
+lint "userspace is rustfmt-clean" cargo fmt --manifest-path samples/Cargo.toml --all --check
 lint "userspace is clippy-clean" cargo clippy --manifest-path samples/Cargo.toml -q --all-targets -- -D warnings
 
 ksft=$kdir/source/tools/testing/selftests
