@@ -487,6 +487,36 @@ static inline int fiemap_shared(int fd, uint64_t start, uint64_t end,
 }
 
 /*
+ * The usual files of a test: a fresh directory under @root (into @dir,
+ * PATH_MAX) holding "src", @len bytes of the pattern from @seed, and an
+ * empty "dst", both open read-write.  -1 with errno on failure; whatever
+ * was made is left for remove_pair().
+ */
+static inline int make_pair(const char *root, char *dir, uint64_t len,
+			    uint64_t seed, int *src_fd, int *dst_fd)
+{
+	*src_fd = -1;
+	*dst_fd = -1;
+	if (!make_test_dir(root, dir))
+		return -1;
+	*src_fd = open_new(dir, "src", O_RDWR);
+	if (*src_fd < 0 || pattern_write(*src_fd, 0, len, seed, 0))
+		return -1;
+	*dst_fd = open_new(dir, "dst", O_RDWR);
+	return *dst_fd < 0 ? -1 : 0;
+}
+
+/* Closes what make_pair() opened and removes its directory. */
+static inline void remove_pair(const char *dir, int src_fd, int dst_fd)
+{
+	if (src_fd >= 0)
+		close(src_fd);
+	if (dst_fd >= 0)
+		close(dst_fd);
+	remove_tree(dir);
+}
+
+/*
  * Gets written data and extent state onto disk: fsync for the file, syncfs
  * so that btrfs commits the transaction its shared-extent answer reads.
  */

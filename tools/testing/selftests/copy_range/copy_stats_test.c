@@ -125,22 +125,15 @@ FIXTURE_SETUP(stats)
 	self->dst_fd = -1;
 	if (!stats_usable(_metadata, variant->root, variant->magic))
 		return;
-	ASSERT_NE(NULL, make_test_dir(variant->root, self->dir));
-	self->src_fd = open_new(self->dir, "src", O_RDWR);
-	ASSERT_LE(0, self->src_fd);
-	ASSERT_EQ(0, pattern_write(self->src_fd, 0, SRC_SIZE, SEED_A, 0));
+	ASSERT_EQ(0, make_pair(variant->root, self->dir, SRC_SIZE, SEED_A,
+			       &self->src_fd, &self->dst_fd))
+		TH_LOG("%s: %s", self->dir, strerror(errno));
 	ASSERT_EQ(0, settle(self->src_fd));
-	self->dst_fd = open_new(self->dir, "dst", O_RDWR);
-	ASSERT_LE(0, self->dst_fd);
 }
 
 FIXTURE_TEARDOWN(stats)
 {
-	if (self->src_fd >= 0)
-		close(self->src_fd);
-	if (self->dst_fd >= 0)
-		close(self->dst_fd);
-	remove_tree(self->dir);
+	remove_pair(self->dir, self->src_fd, self->dst_fd);
 }
 
 /*
@@ -370,11 +363,7 @@ FIXTURE_SETUP(nocow)
 
 FIXTURE_TEARDOWN(nocow)
 {
-	if (self->src_fd >= 0)
-		close(self->src_fd);
-	if (self->dst_fd >= 0)
-		close(self->dst_fd);
-	remove_tree(self->dir);
+	remove_pair(self->dir, self->src_fd, self->dst_fd);
 }
 
 /* ALLOW still goes to the btrfs implementation, which copies it all. */

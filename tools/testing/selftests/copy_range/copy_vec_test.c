@@ -71,23 +71,16 @@ FIXTURE_SETUP(vec)
 		SKIP(return, "%s is not mounted", variant->root);
 	ASSERT_LE(0, cr_dev()) TH_LOG("open %s: %s", CR_DEVICE_PATH,
 				      strerror(errno));
-	ASSERT_NE(NULL, make_test_dir(variant->root, self->dir));
-	self->src_fd = open_new(self->dir, "src", O_RDWR);
-	ASSERT_LE(0, self->src_fd);
-	ASSERT_EQ(0, pattern_write(self->src_fd, 0, SRC_SIZE, SEED_A, 0));
+	ASSERT_EQ(0, make_pair(variant->root, self->dir, SRC_SIZE, SEED_A,
+			       &self->src_fd, &self->dst_fd))
+		TH_LOG("%s: %s", self->dir, strerror(errno));
 	ASSERT_EQ(0, settle(self->src_fd));
-	self->dst_fd = open_new(self->dir, "dst", O_RDWR);
-	ASSERT_LE(0, self->dst_fd);
 	ASSERT_EQ(0, pattern_write(self->dst_fd, 0, DST_SIZE, SEED_B, 0));
 }
 
 FIXTURE_TEARDOWN(vec)
 {
-	if (self->src_fd >= 0)
-		close(self->src_fd);
-	if (self->dst_fd >= 0)
-		close(self->dst_fd);
-	remove_tree(self->dir);
+	remove_pair(self->dir, self->src_fd, self->dst_fd);
 }
 
 /* A small deterministic generator, so that every run sees the same vector. */
