@@ -73,30 +73,35 @@ impl Files {
         }
         let (src, dst) = (&self.src, &self.dst);
         let count = cap_per_call(checked.to_copy, dst.block_size());
-        let req = Request {
-            src,
-            dst,
-            src_off,
-            dst_off,
-            count,
-            ends_at_eof_past_dst_eof: src_off + count as i64 == src.size()
-                && dst_off + count as i64 >= dst.size(),
-        };
         let ops = select(src, dst);
         let progress = match self.policy {
             SharePolicy::Forbid => copy_data(src, src_off, dst, dst_off, count, ctl),
-            SharePolicy::Allow => ops.copy_allowing_sharing(&req, ctl),
-            SharePolicy::Require => match ops.share(&req, src_off, dst_off, count) {
-                Ok(n) => Progress {
-                    done: n,
-                    shared: n,
-                    ..Progress::default()
-                },
-                Err(e) => Progress {
-                    error: Some(e),
-                    ..Progress::default()
-                },
-            },
+            policy => {
+                let req = Request {
+                    src,
+                    dst,
+                    src_off,
+                    dst_off,
+                    count,
+                    ends_at_eof_past_dst_eof: src_off + count as i64 == src.size()
+                        && dst_off + count as i64 >= dst.size(),
+                };
+                if policy == SharePolicy::Allow {
+                    ops.copy_allowing_sharing(&req, ctl)
+                } else {
+                    match ops.share(&req, src_off, dst_off, count) {
+                        Ok(n) => Progress {
+                            done: n,
+                            shared: n,
+                            ..Progress::default()
+                        },
+                        Err(e) => Progress {
+                            error: Some(e),
+                            ..Progress::default()
+                        },
+                    }
+                }
+            }
         };
         ops.stats().record(&progress);
         progress.into_result()

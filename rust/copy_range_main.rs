@@ -127,15 +127,17 @@ impl MiscDevice for CopyRangeDevice {
 /// `COPY_RANGE_IOC_COPY`: one synchronous copy; the count goes to `copied` and is returned.
 fn ioctl_copy(arg: UserPtr) -> Result<isize> {
     let size = core::mem::size_of::<uapi::CopyRangeArgs>();
-    let (mut reader, mut writer) = UserSlice::new(arg, size).reader_writer();
-    let mut args: uapi::CopyRangeArgs = reader.read()?;
+    let args: uapi::CopyRangeArgs = UserSlice::new(arg, size).reader().read()?;
     let files = copy::Files::from_fds(args.src_fd, args.dst_fd, args.flags)?;
     // `loff_t`, as `copy_file_range(2)` reads its offsets.
     let (src_off, dst_off) = (args.src_off as i64, args.dst_off as i64);
     let copied = files.copy(src_off, dst_off, args.len, &data_copy::Interruptible)?;
-    args.copied = copied;
+    // Only `copied` is written back: the other fields are the caller's and stay as they are.
+    let field = arg.wrapping_byte_add(core::mem::offset_of!(uapi::CopyRangeArgs, copied));
     // As for copy_file_range(2), a fault here after data was copied is still EFAULT.
-    writer.write(&args)?;
+    UserSlice::new(field, core::mem::size_of_val(&copied))
+        .writer()
+        .write(&copied)?;
     // At most MAX_RW_COUNT, so it fits.
     Ok(copied as isize)
 }

@@ -37,17 +37,23 @@ impl Stats {
         }
     }
 
-    /// Records one finished call.
+    /// Records one finished call. Counters that would grow by 0 are left alone: every atomic
+    /// operation on these shared counters is paid by every copy.
     pub(crate) fn record(&self, progress: &Progress) {
-        self.calls.fetch_add(1, Relaxed);
-        self.shared.fetch_add(progress.shared, Relaxed);
-        self.offloaded.fetch_add(progress.offloaded, Relaxed);
-        self.copied.fetch_add(
+        let add = |counter: &Atomic<u64>, n: u64| {
+            if n > 0 {
+                counter.fetch_add(n, Relaxed);
+            }
+        };
+        add(&self.calls, 1);
+        add(&self.shared, progress.shared);
+        add(&self.offloaded, progress.offloaded);
+        add(
+            &self.copied,
             progress.done - progress.shared - progress.offloaded,
-            Relaxed,
         );
         if progress.done == 0 && progress.error.is_some() {
-            self.errors.fetch_add(1, Relaxed);
+            add(&self.errors, 1);
         }
     }
 

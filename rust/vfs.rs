@@ -37,10 +37,14 @@ mod ffi {
     // pointers to it cross the boundary, as everywhere in the kernel crate.
     #[allow(improper_ctypes)]
     extern "C" {
+        pub(super) fn copy_range_splice(
+            file_in: *mut bindings::file,
+            pos_in: bindings::loff_t,
+            file_out: *mut bindings::file,
+            pos_out: bindings::loff_t,
+            len: usize,
+        ) -> isize;
         pub(super) fn copy_range_i_size_read(file: *mut bindings::file) -> bindings::loff_t;
-        pub(super) fn copy_range_is_immutable(file: *mut bindings::file) -> bool;
-        pub(super) fn copy_range_is_swapfile(file: *mut bindings::file) -> bool;
-        pub(super) fn copy_range_is_pseudo_fs(file: *mut bindings::file) -> bool;
         pub(super) fn copy_range_is_nocow(file: *mut bindings::file) -> kernel::ffi::c_int;
     }
 }
@@ -54,6 +58,29 @@ fn count_result(ret: i64) -> Result<u64> {
         Ok(ret as u64)
     }
 }
+
+/// Filesystems whose files are "regular" but generated on read: their `i_size` is 0 or a page,
+/// whatever they hold, so a copy bounded by the size would silently return 0 or a short count.
+/// `copy_file_range(2)` is spared by refusing copies across filesystems (`EXDEV`, since 5.19);
+/// `copy_range` copies across filesystems, so it must recognise them, and no superblock flag
+/// says "sizes lie": hence the list, by `s_magic`.
+const PSEUDO_FS_MAGICS: [u32; 15] = [
+    bindings::PROC_SUPER_MAGIC,
+    bindings::SYSFS_MAGIC,
+    bindings::DEBUGFS_MAGIC,
+    bindings::TRACEFS_MAGIC,
+    bindings::SECURITYFS_MAGIC,
+    bindings::CGROUP_SUPER_MAGIC,
+    bindings::CGROUP2_SUPER_MAGIC,
+    bindings::BPF_FS_MAGIC,
+    bindings::PSTOREFS_MAGIC,
+    bindings::EFIVARFS_MAGIC,
+    bindings::BINFMTFS_MAGIC,
+    bindings::SELINUX_MAGIC,
+    bindings::SMACK_MAGIC,
+    bindings::CONFIGFS_MAGIC,
+    bindings::NSFS_MAGIC,
+];
 
 /// What kind of inode a file is, as far as copying goes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -87,23 +114,35 @@ impl CopyFile {
     }
 
     /// The underlying `struct file`, for the calls below.
+    ///
+    /// This is the pointer `File::as_ptr()` returns, computed here because that goes through
+    /// `Opaque::get()`, which is not inlined across crates: the checks of one copy would pay
+    /// for a dozen calls.
+    #[inline]
     fn raw(&self) -> *mut bindings::file {
-        self.0.as_ptr()
+        let file: &File = &self.0;
+        // `File` is `#[repr(transparent)]` over `Opaque<bindings::file>`, itself transparent over
+        // the C struct, so both point to the same address; `Opaque` allows mutation through a
+        // shared reference, which C does.
+        core::ptr::from_ref(file).cast_mut().cast()
     }
 
     /// The inode; valid for as long as `self` by the type invariant.
+    #[inline]
     fn inode(&self) -> *mut bindings::inode {
         // SAFETY: `f_inode` is set when the file is opened and never changes afterwards.
         unsafe { (*self.raw()).f_inode }
     }
 
     /// The superblock of the file's inode.
+    #[inline]
     fn sb(&self) -> *mut bindings::super_block {
         // SAFETY: An inode's `i_sb` is set at allocation and never changes.
         unsafe { (*self.inode()).i_sb }
     }
 
     /// The file's operations.
+    #[inline]
     fn fops(&self) -> &bindings::file_operations {
         // SAFETY: `f_op` of an open file points to a static `file_operations` that lives at least
         // as long as the file (its module is pinned by the open file).
@@ -111,6 +150,7 @@ impl CopyFile {
     }
 
     /// `f_mode`, read once as `READ_ONCE()` would.
+    #[inline]
     fn f_mode(&self) -> u32 {
         // SAFETY: The file is valid; `f_mode` is a plain integer that C reads without locks.
         unsafe { core::ptr::addr_of!((*self.raw()).f_mode).read_volatile() }
@@ -122,21 +162,28 @@ impl CopyFile {
     }
 
     /// Opened for reading (`FMODE_READ`).
+    #[inline]
     pub(crate) fn readable(&self) -> bool {
         self.f_mode() & FMODE_READ != 0
     }
 
     /// Opened for writing (`FMODE_WRITE`).
+    #[inline]
     pub(crate) fn writable(&self) -> bool {
         self.f_mode() & FMODE_WRITE != 0
     }
 
     /// Opened with `O_APPEND`.
+    #[inline]
     pub(crate) fn append_only(&self) -> bool {
-        self.0.flags() & O_APPEND != 0
+        // SAFETY: The file is valid; `f_flags` is a plain integer that C reads without locks
+        // (`File::flags()` reads it the same way, through a call).
+        let flags = unsafe { core::ptr::addr_of!((*self.raw()).f_flags).read_volatile() };
+        flags & O_APPEND != 0
     }
 
     /// The kind of inode behind the file.
+    #[inline]
     pub(crate) fn kind(&self) -> InodeKind {
         // SAFETY: `i_mode`'s type bits never change after the inode is set up.
         let mode = u32::from(unsafe { (*self.inode()).i_mode });
@@ -147,22 +194,33 @@ impl CopyFile {
         }
     }
 
+    /// The inode's `S_*` flags, read once as `READ_ONCE()` would (`chattr` may change them).
+    #[inline]
+    fn inode_flags(&self) -> u32 {
+        // SAFETY: The inode is valid by the type invariant; `i_flags` is a plain integer that C
+        // reads without locks.
+        unsafe { core::ptr::addr_of!((*self.inode()).i_flags).read_volatile() }
+    }
+
     /// `IS_IMMUTABLE()`.
     pub(crate) fn immutable(&self) -> bool {
-        // SAFETY: The file is valid by the type invariant.
-        unsafe { ffi::copy_range_is_immutable(self.raw()) }
+        self.inode_flags() & bindings::S_IMMUTABLE != 0
     }
 
     /// `IS_SWAPFILE()`: an active swap file.
     pub(crate) fn swapfile(&self) -> bool {
-        // SAFETY: The file is valid by the type invariant.
-        unsafe { ffi::copy_range_is_swapfile(self.raw()) }
+        self.inode_flags() & bindings::S_SWAPFILE != 0
     }
 
-    /// On a pseudo filesystem whose file sizes do not describe their contents (procfs, sysfs…).
+    /// On a pseudo filesystem whose file sizes do not describe their contents (procfs, sysfs…):
+    /// see [`PSEUDO_FS_MAGICS`].
     pub(crate) fn on_pseudo_fs(&self) -> bool {
-        // SAFETY: The file is valid by the type invariant.
-        unsafe { ffi::copy_range_is_pseudo_fs(self.raw()) }
+        // SAFETY: `s_magic` is set when the superblock is filled and does not change while it is
+        // mounted, which it is while a file on it is open.
+        let magic = unsafe { (*self.sb()).s_magic };
+        PSEUDO_FS_MAGICS
+            .iter()
+            .any(|&m| magic == m as kernel::ffi::c_ulong)
     }
 
     /// Has the NOCOW attribute (`chattr +C`).
@@ -184,22 +242,31 @@ impl CopyFile {
     /// file on every call. (Blocks allocated beyond the end of file can hide a hole; such a
     /// hole is then copied as zeros, as `copy_file_range(2)` does with every hole.)
     pub(crate) fn may_have_holes(&self) -> bool {
-        // SAFETY: The inode is valid by the type invariant; `inode_get_bytes()` takes `i_lock`.
-        let allocated = unsafe { bindings::inode_get_bytes(self.inode()) };
+        // Read without `i_lock`, as `generic_fillattr()` does for stat(2): a racing allocation
+        // can only make the answer stale, and a stale answer costs a lookup or keeps a hole
+        // dense, never wrong data.
+        // SAFETY: The inode is valid by the type invariant; `i_blocks` is a plain integer.
+        let blocks = unsafe { core::ptr::addr_of!((*self.inode()).i_blocks).read_volatile() };
+        let allocated = i64::try_from(blocks)
+            .unwrap_or(i64::MAX)
+            .saturating_mul(512);
         allocated < self.size()
     }
 
     /// Both files are the same inode.
+    #[inline]
     pub(crate) fn same_inode(&self, other: &CopyFile) -> bool {
         self.inode() == other.inode()
     }
 
     /// Both files are on the same superblock.
+    #[inline]
     pub(crate) fn same_sb(&self, other: &CopyFile) -> bool {
         self.sb() == other.sb()
     }
 
     /// The filesystem's block size (`s_blocksize`): the unit extents are shared in.
+    #[inline]
     pub(crate) fn block_size(&self) -> u64 {
         // SAFETY: `s_blocksize` is set when the superblock is filled and does not change while
         // it is mounted, which it is while a file on it is open.
@@ -234,6 +301,7 @@ impl CopyFile {
 
 /// `generic_write_check_limits()`: `EFBIG` (and `SIGXFSZ`) past `RLIMIT_FSIZE` or the
 /// filesystem's maximum size; shortens `count` to the limit otherwise.
+#[inline]
 pub(crate) fn write_check_limits(dst: &CopyFile, pos: i64, count: &mut u64) -> Result {
     // `count` is at most the source's size plus one (for a negative offset, as in C), and the
     // wrap check bounds it below 2^63, so it fits a `loff_t`.
@@ -246,32 +314,20 @@ pub(crate) fn write_check_limits(dst: &CopyFile, pos: i64, count: &mut u64) -> R
 
 /// `rw_verify_area()`: `EINVAL` for negative offsets, plus mandatory locks and the LSM and
 /// fanotify permission hooks for reading (`write == false`) or writing `count` bytes at `pos`.
+#[inline]
 pub(crate) fn verify_area(file: &CopyFile, write: bool, pos: i64, count: u64) -> Result {
     let rw = if write { 1 } else { 0 };
     // SAFETY: `file` is valid by its type invariant and `pos` lives across the call.
     to_result(unsafe { bindings::rw_verify_area(rw, file.raw(), &pos, count as usize) })
 }
 
-/// `vfs_copy_file_range()` with `flags` (0 or `COPY_FILE_SPLICE`).
-fn vfs_copy(
-    src: &CopyFile,
-    src_pos: i64,
-    dst: &CopyFile,
-    dst_pos: i64,
-    len: u64,
-    flags: u32,
-) -> Result<u64> {
-    // SAFETY: Both files are valid by their type invariants; no lock is held; the flags are the
-    // module's own, never userspace's.
-    let ret = unsafe {
-        bindings::vfs_copy_file_range(src.raw(), src_pos, dst.raw(), dst_pos, len as usize, flags)
-    };
-    count_result(ret as i64)
-}
-
 /// Copies data through the page cache with `do_splice_direct()`, never sharing an extent and
-/// never calling a filesystem's own copy method (`vfs_copy_file_range(..., COPY_FILE_SPLICE)`,
-/// the path nfsd and ksmbd use). At most `MAX_RW_COUNT` bytes; runs every VFS check again.
+/// never calling a filesystem's own copy method: what `vfs_copy_file_range(...,
+/// COPY_FILE_SPLICE)` does once its checks have passed. At most `MAX_RW_COUNT` bytes.
+///
+/// It does not run the VFS checks again: the range must lie inside one that passed
+/// [`verify_area`] and the other checks of `copy_file_range(2)` in this call, as
+/// `do_splice_direct()` requires (`crate::copy` runs them once per call).
 pub(crate) fn splice_copy(
     src: &CopyFile,
     src_pos: i64,
@@ -279,7 +335,11 @@ pub(crate) fn splice_copy(
     dst_pos: i64,
     len: u64,
 ) -> Result<u64> {
-    vfs_copy(src, src_pos, dst, dst_pos, len, bindings::COPY_FILE_SPLICE)
+    // SAFETY: Both files are valid by their type invariants and no lock is held;
+    // `do_splice_direct()` itself refuses a destination not open for writing or in append mode.
+    let ret =
+        unsafe { ffi::copy_range_splice(src.raw(), src_pos, dst.raw(), dst_pos, len as usize) };
+    count_result(ret as i64)
 }
 
 /// Lets the filesystem copy in its own way (`vfs_copy_file_range(..., 0)`): its
@@ -292,7 +352,11 @@ pub(crate) fn fs_copy(
     dst_pos: i64,
     len: u64,
 ) -> Result<u64> {
-    vfs_copy(src, src_pos, dst, dst_pos, len, 0)
+    // SAFETY: Both files are valid by their type invariants; no lock is held; the flags are 0.
+    let ret = unsafe {
+        bindings::vfs_copy_file_range(src.raw(), src_pos, dst.raw(), dst_pos, len as usize, 0)
+    };
+    count_result(ret as i64)
 }
 
 /// Shares `len` bytes of extents (`vfs_clone_file_range()` without `REMAP_FILE_CAN_SHORTEN`):

@@ -1,62 +1,43 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * Out-of-line wrappers of static inline kernel helpers for vfs.rs, and the
- * one judgement that is a table of C constants: which filesystems are
- * pseudo filesystems whose file sizes do not describe their contents.
+ * Out-of-line wrappers of static inline kernel helpers for vfs.rs.
  */
 #include <linux/cred.h>
 #include <linux/fs.h>
 #include <linux/fileattr.h>
-#include <linux/magic.h>
+#include <linux/fsnotify.h>
 #include <linux/sched/signal.h>
+#include <linux/sched/xacct.h>
+#include <linux/splice.h>
 
 #include "vfs_helpers.h"
+
+/*
+ * The data path of vfs_copy_file_range(..., COPY_FILE_SPLICE) without its
+ * checks: copy_range has run them, once for the whole range of the call, as
+ * copy_file_range(2) does, and do_splice_direct() asks no more: running
+ * them again for every chunk is work every call would pay for.  The
+ * notifications and I/O accounting are those of vfs_copy_file_range().
+ */
+ssize_t copy_range_splice(struct file *in, loff_t pos_in, struct file *out,
+			  loff_t pos_out, size_t len)
+{
+	ssize_t ret = do_splice_direct(in, &pos_in, out, &pos_out, len, 0);
+
+	if (ret > 0) {
+		fsnotify_access(in);
+		add_rchar(current, ret);
+		fsnotify_modify(out);
+		add_wchar(current, ret);
+	}
+	inc_syscr(current);
+	inc_syscw(current);
+	return ret;
+}
 
 loff_t copy_range_i_size_read(struct file *file)
 {
 	return i_size_read(file_inode(file));
-}
-
-bool copy_range_is_immutable(struct file *file)
-{
-	return IS_IMMUTABLE(file_inode(file));
-}
-
-bool copy_range_is_swapfile(struct file *file)
-{
-	return IS_SWAPFILE(file_inode(file));
-}
-
-/*
- * Files on these filesystems are "regular" but generated on read: their
- * i_size is 0 or a page, whatever they hold, so a size-bounded copy would
- * silently return 0 or a truncated count.  copy_file_range(2) avoids that
- * by refusing cross-filesystem copies (EXDEV, since 5.19); copy_range does
- * copy across filesystems, so it must recognise them.  No superblock flag
- * says "sizes lie", hence the list.
- */
-bool copy_range_is_pseudo_fs(struct file *file)
-{
-	switch (file_inode(file)->i_sb->s_magic) {
-	case PROC_SUPER_MAGIC:
-	case SYSFS_MAGIC:
-	case DEBUGFS_MAGIC:
-	case TRACEFS_MAGIC:
-	case SECURITYFS_MAGIC:
-	case CGROUP_SUPER_MAGIC:
-	case CGROUP2_SUPER_MAGIC:
-	case BPF_FS_MAGIC:
-	case PSTOREFS_MAGIC:
-	case EFIVARFS_MAGIC:
-	case BINFMTFS_MAGIC:
-	case SELINUX_MAGIC:
-	case SMACK_MAGIC:
-	case CONFIGFS_MAGIC:
-	case NSFS_MAGIC:
-		return true;
-	default:
-		return false;
-	}
 }
 
 /*

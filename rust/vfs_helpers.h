@@ -11,10 +11,9 @@
 struct cred;
 struct file;
 
+ssize_t copy_range_splice(struct file *in, loff_t pos_in, struct file *out,
+			  loff_t pos_out, size_t len);
 loff_t copy_range_i_size_read(struct file *file);
-bool copy_range_is_immutable(struct file *file);
-bool copy_range_is_swapfile(struct file *file);
-bool copy_range_is_pseudo_fs(struct file *file);
 int copy_range_is_nocow(struct file *file);
 const struct cred *copy_range_get_current_cred(void);
 const struct cred *copy_range_override_creds(const struct cred *cred);
