@@ -8,7 +8,10 @@
 use kernel::prelude::*;
 
 use crate::{
-    range::next_chunk,
+    range::{
+        may_keep_a_hole,
+        next_chunk, //
+    },
     vfs::{
         splice_copy,
         CopyFile,
@@ -112,7 +115,10 @@ pub(crate) fn copy_data(
     // `count` is at most `MAX_RW_COUNT` and the offsets were checked not to wrap.
     let past_dst_eof = dst_off + count as i64 > dst_eof;
     // Without a hole finder the copy is simply dense: holes read as zeros.
-    let mut holes = if past_dst_eof && src.may_have_holes() {
+    let mut holes = if past_dst_eof
+        && may_keep_a_hole(dst_off as u64, count, dst.block_size())
+        && src.may_have_holes()
+    {
         HoleFinder::new(src).ok()
     } else {
         None

@@ -166,6 +166,20 @@ pub(crate) fn sharable_as_whole(
         && (count % block == 0 || ends_at_eof_past_dst_eof)
 }
 
+/// Whether a data copy of `count` bytes to `dst_off` could leave a destination block of `block`
+/// bytes unallocated where the source has a hole. Holes are kept in whole blocks, and the last
+/// byte of the range is always written (data, or a zero that gives the file its size), so the
+/// range must hold a whole block before that byte; for smaller ranges, such as most small files,
+/// looking for holes is work for nothing. A block size of 0 (a stacked filesystem) is unknown:
+/// then the answer is yes.
+pub(crate) fn may_keep_a_hole(dst_off: u64, count: u64, block: u64) -> bool {
+    if block == 0 {
+        return count > 0;
+    }
+    let first_whole_block = dst_off.div_ceil(block).saturating_mul(block);
+    count > 0 && first_whole_block.saturating_add(block) < dst_off.saturating_add(count)
+}
+
 /// Length of the next chunk of a copy that has `remaining` bytes to go.
 pub(crate) fn next_chunk(remaining: u64) -> u64 {
     remaining.min(CHUNK)
@@ -320,6 +334,26 @@ mod tests {
         assert!(!sharable_as_whole(0, 0, 8000, 4096, false));
         assert!(sharable_as_whole(0, 0, 8000, 4096, true));
         assert!(!sharable_as_whole(0, 0, 4096, 0, false));
+    }
+
+    #[test]
+    fn holes_need_a_whole_block_before_the_last_byte() {
+        // One block, aligned or not: its last byte is written, so it is allocated.
+        assert!(!may_keep_a_hole(0, 4096, 4096));
+        assert!(!may_keep_a_hole(100, 4096, 4096));
+        assert!(!may_keep_a_hole(0, 1, 4096));
+        assert!(!may_keep_a_hole(0, 0, 4096));
+        // A whole block, then at least the byte that is always written.
+        assert!(may_keep_a_hole(0, 4097, 4096));
+        assert!(may_keep_a_hole(0, 8192, 4096));
+        assert!(may_keep_a_hole(4095, 4098, 4096));
+        assert!(!may_keep_a_hole(4095, 4097, 4096));
+        assert!(may_keep_a_hole(100, 8192, 4096));
+        // Unknown block size: look.
+        assert!(may_keep_a_hole(0, 1, 0));
+        assert!(!may_keep_a_hole(0, 0, 0));
+        // No overflow at the top of the range.
+        assert!(!may_keep_a_hole(u64::MAX - 10, 5, 4096));
     }
 
     #[test]
