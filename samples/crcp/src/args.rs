@@ -1,0 +1,246 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The command line: cp's options and operands parsed into [`Opts`], `--help` and
+//! `--version`, and cp's usage errors.
+
+use crate::report::quote;
+use copy_range::{Preserve, Reflink};
+use std::{ffi::OsString, os::unix::ffi::OsStrExt, path::PathBuf, process::ExitCode};
+
+const USAGE: &str = "\
+Usage: crcp [OPTION]... SOURCE DEST
+  or:  crcp [OPTION]... SOURCE... DIRECTORY
+Copy SOURCE to DEST, or multiple SOURCEs to DIRECTORY, with copy offload
+(/dev/copy_range jobs when the module is loaded; FICLONE, copy_file_range(2)
+or read/write otherwise). Every destination file is written unnamed and
+linked in only when complete: an interrupted crcp leaves no partial file.
+
+  -R, -r, --recursive      copy directories recursively (symlinks are copied
+                           as symlinks, not followed)
+  -a, --archive            same as -R --preserve=all
+      --reflink[=WHEN]     when to share extents: auto (default), always
+                           (share or fail), never (an independent copy);
+                           --reflink alone means always
+  -p                       same as --preserve=mode,ownership,timestamps
+      --preserve[=LIST]    keep attributes: mode, ownership, timestamps,
+                           xattr, all (default: mode,ownership,timestamps)
+  -n, --no-clobber         do not overwrite an existing file (skip it)
+  -j, --jobs=N             copies in flight (default: 4 x CPUs, at most 16)
+      --stats              print bytes shared and copied (measured with
+                           FIEMAP on the destinations), paths and wall time
+      --no-module          do not use /dev/copy_range even if present
+      --help               display this help and exit
+      --version            output version information and exit
+";
+
+/// What the command line asks for.
+#[derive(Debug, Clone)]
+pub(crate) struct Opts {
+    pub(crate) recursive: bool,
+    pub(crate) reflink: Reflink,
+    pub(crate) preserve: Preserve,
+    pub(crate) no_clobber: bool,
+    pub(crate) jobs: usize,
+    pub(crate) stats: bool,
+    pub(crate) no_module: bool,
+    pub(crate) operands: Vec<PathBuf>,
+}
+
+/// The outcome of parsing: run with these options, or exit now (help, version, usage error).
+pub(crate) enum Parsed {
+    Run(Opts),
+    Exit(ExitCode),
+}
+
+fn default_jobs() -> usize {
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    (4 * cpus).clamp(1, 16)
+}
+
+fn usage_error(msg: &str) -> Parsed {
+    eprintln!("crcp: {msg}");
+    eprintln!("Try 'crcp --help' for more information.");
+    Parsed::Exit(ExitCode::FAILURE)
+}
+
+fn parse_preserve(list: &str, p: &mut Preserve) -> Result<(), String> {
+    for item in list.split(',') {
+        match item {
+            "mode" => p.mode = true,
+            "ownership" => p.ownership = true,
+            "timestamps" => p.timestamps = true,
+            "xattr" => p.xattr = true,
+            "all" => *p = Preserve::ALL,
+            _ => return Err(format!("invalid argument '{item}' for '--preserve'")),
+        }
+    }
+    Ok(())
+}
+
+pub(crate) fn parse_args(args: Vec<OsString>) -> Parsed {
+    let mut o = Opts {
+        recursive: false,
+        reflink: Reflink::Auto,
+        preserve: Preserve::NONE,
+        no_clobber: false,
+        jobs: default_jobs(),
+        stats: false,
+        no_module: false,
+        operands: Vec::new(),
+    };
+    let p_default = Preserve {
+        mode: true,
+        ownership: true,
+        timestamps: true,
+        xattr: false,
+    };
+    let mut it = args.into_iter();
+    let mut only_operands = false;
+    let parse_jobs = |v: &str| -> Result<usize, String> {
+        match v.parse::<usize>() {
+            Ok(n) if n >= 1 => Ok(n),
+            _ => Err(format!("invalid number of jobs: '{v}'")),
+        }
+    };
+    while let Some(arg) = it.next() {
+        let bytes = arg.as_bytes();
+        if only_operands || bytes.len() < 2 || bytes[0] != b'-' {
+            o.operands.push(PathBuf::from(arg));
+            continue;
+        }
+        let s = arg.to_string_lossy().into_owned();
+        if s == "--" {
+            only_operands = true;
+            continue;
+        }
+        if let Some(long) = s.strip_prefix("--") {
+            let (name, value) = match long.split_once('=') {
+                Some((n, v)) => (n, Some(v.to_string())),
+                None => (long, None),
+            };
+            match (name, value) {
+                ("recursive", None) => o.recursive = true,
+                ("archive", None) => {
+                    o.recursive = true;
+                    o.preserve = Preserve::ALL;
+                }
+                ("reflink", None) => o.reflink = Reflink::Always,
+                ("reflink", Some(v)) => {
+                    o.reflink = match v.as_str() {
+                        "auto" => Reflink::Auto,
+                        "always" => Reflink::Always,
+                        "never" => Reflink::Never,
+                        _ => {
+                            return usage_error(&format!("invalid argument '{v}' for '--reflink'"))
+                        }
+                    }
+                }
+                ("preserve", None) => o.preserve = p_default,
+                ("preserve", Some(v)) => {
+                    if let Err(e) = parse_preserve(&v, &mut o.preserve) {
+                        return usage_error(&e);
+                    }
+                }
+                ("no-clobber", None) => o.no_clobber = true,
+                ("jobs", v) => {
+                    let v = match v.or_else(|| it.next().map(|a| a.to_string_lossy().into_owned()))
+                    {
+                        Some(v) => v,
+                        None => return usage_error("option '--jobs' requires an argument"),
+                    };
+                    match parse_jobs(&v) {
+                        Ok(n) => o.jobs = n,
+                        Err(e) => return usage_error(&e),
+                    }
+                }
+                ("stats", None) => o.stats = true,
+                ("no-module", None) => o.no_module = true,
+                ("help", None) => {
+                    print!("{USAGE}");
+                    return Parsed::Exit(ExitCode::SUCCESS);
+                }
+                ("version", None) => {
+                    println!("crcp {}", env!("CARGO_PKG_VERSION"));
+                    return Parsed::Exit(ExitCode::SUCCESS);
+                }
+                _ => return usage_error(&format!("unrecognized option '{s}'")),
+            }
+            continue;
+        }
+        // A cluster of short options: -Rp, -j16, -j 16.
+        let chars: Vec<char> = s[1..].chars().collect();
+        let mut i = 0;
+        while i < chars.len() {
+            match chars[i] {
+                'R' | 'r' => o.recursive = true,
+                'a' => {
+                    o.recursive = true;
+                    o.preserve = Preserve::ALL;
+                }
+                'p' => o.preserve = p_default,
+                'n' => o.no_clobber = true,
+                'j' => {
+                    let rest: String = chars[i + 1..].iter().collect();
+                    let v = if rest.is_empty() {
+                        match it.next() {
+                            Some(v) => v.to_string_lossy().into_owned(),
+                            None => return usage_error("option requires an argument -- 'j'"),
+                        }
+                    } else {
+                        rest
+                    };
+                    match parse_jobs(&v) {
+                        Ok(n) => o.jobs = n,
+                        Err(e) => return usage_error(&e),
+                    }
+                    break;
+                }
+                c => return usage_error(&format!("invalid option -- '{c}'")),
+            }
+            i += 1;
+        }
+    }
+    match o.operands.len() {
+        0 => usage_error("missing file operand"),
+        1 => usage_error(&format!(
+            "missing destination file operand after {}",
+            quote(&o.operands[0])
+        )),
+        _ => Parsed::Run(o),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Opts {
+        match parse_args(args.iter().map(OsString::from).collect()) {
+            Parsed::Run(o) => o,
+            Parsed::Exit(_) => panic!("{args:?} did not parse"),
+        }
+    }
+
+    #[test]
+    fn options_parse_like_cp() {
+        let o = parse(&["-Rp", "--reflink=never", "-j3", "a", "b"]);
+        assert!(o.recursive);
+        assert_eq!(o.reflink, Reflink::Never);
+        assert!(o.preserve.mode && o.preserve.ownership && o.preserve.timestamps);
+        assert!(!o.preserve.xattr);
+        assert_eq!(o.jobs, 3);
+        let o = parse(&["--preserve=mode,xattr", "-j", "7", "--", "-a", "b"]);
+        assert!(o.preserve.mode && o.preserve.xattr && !o.preserve.timestamps);
+        assert_eq!(o.jobs, 7);
+        assert_eq!(o.operands, [PathBuf::from("-a"), PathBuf::from("b")]);
+        let o = parse(&["--reflink", "a", "b"]);
+        assert_eq!(o.reflink, Reflink::Always);
+        let o = parse(&["a", "b"]);
+        assert_eq!(o.reflink, Reflink::Auto);
+        assert!((1..=16).contains(&o.jobs));
+        assert!(matches!(
+            parse_args(vec!["--preserve=links".into(), "a".into(), "b".into()]),
+            Parsed::Exit(_)
+        ));
+    }
+}

@@ -1,0 +1,179 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The plan: each source is stat'ed and directories are walked (sorted, symlinks not
+//! followed), destination directories made on the way; regular files become
+//! [`FileTask`]s for the copy loops, symlinks and special files are made at once, and each
+//! directory leaves a [`DirFix`] for its final metadata.
+
+use crate::{
+    report::{errtext, quote},
+    sys::{cstr, lstat},
+    Crcp,
+};
+use std::{
+    ffi::OsString,
+    fs, io,
+    path::{Path, PathBuf},
+};
+
+/// A regular file to copy, and its size when planned.
+pub(crate) struct FileTask {
+    pub(crate) src: PathBuf,
+    pub(crate) dst: PathBuf,
+    pub(crate) size: u64,
+}
+
+/// A destination directory whose metadata is set once its contents are copied.
+pub(crate) struct DirFix {
+    pub(crate) src: PathBuf,
+    pub(crate) dst: PathBuf,
+    pub(crate) st: libc::stat,
+    pub(crate) created: bool,
+}
+
+impl Crcp {
+    /// Plans one command-line source.
+    pub(crate) fn plan(&mut self, src: &Path, dst: &Path) {
+        let st = if self.o.recursive {
+            lstat(src)
+        } else {
+            fs::metadata(src).and_then(|_| {
+                let c = cstr(src);
+                // SAFETY: As in `lstat`, following symlinks.
+                let mut st: libc::stat = unsafe { std::mem::zeroed() };
+                if unsafe { libc::stat(c.as_ptr(), &mut st) } < 0 {
+                    return Err(io::Error::last_os_error());
+                }
+                Ok(st)
+            })
+        };
+        let st = match st {
+            Ok(st) => st,
+            Err(e) => return self.error(format!("cannot stat {}: {}", quote(src), errtext(&e))),
+        };
+        match st.st_mode & libc::S_IFMT {
+            libc::S_IFDIR => {
+                if !self.o.recursive {
+                    return self.error(format!(
+                        "-r not specified; omitting directory {}",
+                        quote(src)
+                    ));
+                }
+                if let (Ok(s), Some(d)) = (fs::canonicalize(src), canonical_dest(dst)) {
+                    if d.starts_with(&s) {
+                        return self.error(format!(
+                            "cannot copy a directory, {}, into itself, {}",
+                            quote(src),
+                            quote(dst)
+                        ));
+                    }
+                }
+                self.walk(src, dst, st);
+            }
+            _ => self.plan_entry(src, dst, st),
+        }
+    }
+
+    /// Plans a non-directory.
+    fn plan_entry(&mut self, src: &Path, dst: &Path, st: libc::stat) {
+        let existing = lstat(dst).ok();
+        if let Some(d) = existing {
+            if d.st_mode & libc::S_IFMT == libc::S_IFDIR {
+                return self.error(format!(
+                    "cannot overwrite directory {} with non-directory",
+                    quote(dst)
+                ));
+            }
+            if self.o.no_clobber {
+                return;
+            }
+            if d.st_dev == st.st_dev && d.st_ino == st.st_ino {
+                return self.error(format!(
+                    "{} and {} are the same file",
+                    quote(src),
+                    quote(dst)
+                ));
+            }
+        }
+        match st.st_mode & libc::S_IFMT {
+            libc::S_IFREG => self.files.push(FileTask {
+                src: src.to_path_buf(),
+                dst: dst.to_path_buf(),
+                size: st.st_size as u64,
+            }),
+            libc::S_IFLNK => self.copy_symlink(src, dst, &st),
+            _ if self.o.recursive => self.copy_special(src, dst, &st),
+            _ => self.error(format!(
+                "cannot copy special file {}: only regular files are copied without -R",
+                quote(src)
+            )),
+        }
+    }
+
+    /// Plans a directory: checks or makes `dst`, then plans each entry in name order.
+    fn walk(&mut self, src: &Path, dst: &Path, st: libc::stat) {
+        let created = match lstat(dst) {
+            Ok(d) if d.st_mode & libc::S_IFMT == libc::S_IFDIR => false,
+            Ok(_) => {
+                return self.error(format!(
+                    "cannot overwrite non-directory {} with directory {}",
+                    quote(dst),
+                    quote(src)
+                ))
+            }
+            Err(_) => {
+                let c = cstr(dst);
+                // Owner rwx while we fill it; the final mode is set at the end.
+                // SAFETY: A NUL-terminated path.
+                if unsafe { libc::mkdir(c.as_ptr(), (st.st_mode & 0o777) | 0o700) } < 0 {
+                    let e = io::Error::last_os_error();
+                    return self.error(format!(
+                        "cannot create directory {}: {}",
+                        quote(dst),
+                        errtext(&e)
+                    ));
+                }
+                true
+            }
+        };
+        let mut names: Vec<OsString> = match fs::read_dir(src) {
+            Ok(rd) => rd.filter_map(|e| e.ok().map(|e| e.file_name())).collect(),
+            Err(e) => {
+                self.error(format!(
+                    "cannot open directory {}: {}",
+                    quote(src),
+                    errtext(&e)
+                ));
+                Vec::new()
+            }
+        };
+        names.sort();
+        for name in names {
+            let s = src.join(&name);
+            let d = dst.join(&name);
+            match lstat(&s) {
+                Ok(cst) if cst.st_mode & libc::S_IFMT == libc::S_IFDIR => self.walk(&s, &d, cst),
+                Ok(cst) => self.plan_entry(&s, &d, cst),
+                Err(e) => self.error(format!("cannot stat {}: {}", quote(&s), errtext(&e))),
+            }
+        }
+        self.dirs.push(DirFix {
+            src: src.to_path_buf(),
+            dst: dst.to_path_buf(),
+            st,
+            created,
+        });
+    }
+}
+
+/// Where `dst` is, or would be if created, with symlinks resolved.
+fn canonical_dest(dst: &Path) -> Option<PathBuf> {
+    if let Ok(c) = fs::canonicalize(dst) {
+        return Some(c);
+    }
+    let parent = match dst.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    Some(fs::canonicalize(parent).ok()?.join(dst.file_name()?))
+}

@@ -1,0 +1,45 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Ctrl-C and friends: SIGINT, SIGTERM and SIGHUP only record the signal; the loops poll
+//! it, cancel, and crcp then dies of the same signal, as cp does.
+
+use std::sync::atomic::{AtomicI32, Ordering};
+
+/// The signal that interrupted us, or 0.
+static INTERRUPTED: AtomicI32 = AtomicI32::new(0);
+
+extern "C" fn on_signal(sig: libc::c_int) {
+    INTERRUPTED.store(sig, Ordering::SeqCst);
+}
+
+/// The signal that interrupted us, or 0.
+pub(crate) fn signal() -> i32 {
+    INTERRUPTED.load(Ordering::SeqCst)
+}
+
+pub(crate) fn interrupted() -> bool {
+    signal() != 0
+}
+
+pub(crate) fn install_signal_handlers() {
+    for sig in [libc::SIGINT, libc::SIGTERM, libc::SIGHUP] {
+        // SAFETY: The handler only stores to an atomic; no SA_RESTART, so poll(2) and waits
+        // return EINTR and the loops notice at once.
+        unsafe {
+            let mut sa: libc::sigaction = std::mem::zeroed();
+            sa.sa_sigaction = on_signal as *const () as usize;
+            libc::sigemptyset(&mut sa.sa_mask);
+            libc::sigaction(sig, &sa, std::ptr::null_mut());
+        }
+    }
+}
+
+/// Dies of the signal that interrupted us, so that the caller (a shell) sees it.
+pub(crate) fn die_of_signal(sig: i32) -> ! {
+    // SAFETY: Restores the default action and raises the signal again.
+    unsafe {
+        libc::signal(sig, libc::SIG_DFL);
+        libc::raise(sig);
+    }
+    std::process::exit(128 + sig);
+}
