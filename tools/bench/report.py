@@ -2,8 +2,15 @@
 # SPDX-License-Identifier: GPL-2.0
 """Turns copy_bench's CSV into results/bench.csv, bench.md (tables and the
 ratios a reviewer asks for first) and bench.svg (time against size, log-log,
-one panel per filesystem)."""
+one panel per filesystem); with --tree, tree-bench.sh's CSV into
+results/bench-tree.csv and the "Tree copy" section of bench.md.
 
+    report.py RAW_CSV OUTDIR [MACHINE] [--tree TREE_CSV]
+
+Either CSV may be empty (a run without one part, or an older run without
+tree rows); the report has what there is."""
+
+import argparse
 import csv
 import math
 import os
@@ -15,6 +22,16 @@ METHODS = ["read_write", "copy_file_range", "ficlonerange", "copy_range",
 COLORS = ["#444444", "#1f77b4", "#17becf", "#d62728", "#ff7f0e", "#9467bd",
           "#2ca02c", "#8c564b", "#e377c2"]
 FILESYSTEMS = ["btrfs", "xfs", "ext4", "tmpfs"]
+# tree-bench.sh's methods, in table order, and how a reader would type them.
+TREE_METHODS = [
+    ("cp", "cp -R"),
+    ("cp_reflink_always", "cp -R --reflink=always"),
+    ("cp_reflink_never", "cp -R --reflink=never"),
+    ("crcp_j1", "crcp -R -j 1"),
+    ("crcp_j16", "crcp -R -j 16"),
+    ("crcp_j16_reflink_always", "crcp -R -j 16 --reflink=always"),
+    ("crcp_j16_reflink_never", "crcp -R -j 16 --reflink=never"),
+]
 
 
 def size_name(n):
@@ -31,6 +48,85 @@ def load(path):
             key = (r["fs"], r["method"], int(r["size"]))
             rows[key] = {k: int(v) for k, v in r.items() if k not in ("fs", "method")}
     return rows
+
+
+def load_tree(path):
+    """(fs, method) -> row; times are None in the rows of methods that could
+    not run (runs 0: --reflink=always where the filesystem cannot share)."""
+    rows = {}
+    if not path:
+        return rows
+    with open(path) as f:
+        for r in csv.DictReader(f):
+            if r.get("tree") != "tree":
+                continue
+            rows[(r["fs"], r["method"])] = {
+                k: int(v) if v else None
+                for k, v in r.items() if k not in ("tree", "fs", "method")}
+    return rows
+
+
+def tree_time(r, key):
+    return r[key] if r and r.get("runs") and r.get(key) is not None else None
+
+
+def tree_section(rows):
+    out = []
+    fss = [fs for fs in FILESYSTEMS if any(k[0] == fs for k in rows)]
+    fss += sorted({k[0] for k in rows} - set(fss))
+    sample = next(iter(rows.values()))
+    files, nbytes = sample["files"], sample["bytes"]
+    runs = sorted({r["runs"] for r in rows.values() if r["runs"]})
+    out += [f"A tree of {files} files of 0-16 KiB in 50 directories ({nbytes / (1 << 20):.1f} MiB), "
+            "copied into a new directory on the same filesystem, source cached; "
+            f"median of {'/'.join(map(str, runs)) or 0} runs; seconds for the whole tree, "
+            "wall (CPU), `±` half the spread. "
+            "A sample is the copy command and then `sync -f` (syncfs) of the filesystem: crcp "
+            "fsyncs every file before linking it in, cp none, so only \"the tree is on disk\" "
+            "compares like with like (`nosync_` columns of bench-tree.csv: up to the command's "
+            "exit). `auto` is both tools' default; `never` is read/write for cp and the "
+            "module's in-kernel copy for crcp. n/a: the filesystem cannot share extents.", ""]
+
+    out.append("| method | " + " | ".join(fss) + " |")
+    out.append("|---|" + "---|" * len(fss))
+    for m, label in TREE_METHODS + [(m, m) for m in sorted({k[1] for k in rows})
+                                     if m not in dict(TREE_METHODS)]:
+        if not any((fs, m) in rows for fs in fss):
+            continue
+        cells = []
+        for fs in fss:
+            r = rows.get((fs, m))
+            if r is None:
+                cells.append("—")
+            elif tree_time(r, "wall_med_ns") is None:
+                cells.append("n/a")
+            else:
+                spread = (r["wall_max_ns"] - r["wall_min_ns"]) / max(r["wall_med_ns"], 1)
+                cells.append(f"{r['wall_med_ns'] / 1e9:.3f} ({r['cpu_med_ns'] / 1e9:.3f}) "
+                             f"±{spread * 50:.0f}%")
+        out.append(f"| `{label}` | " + " | ".join(cells) + " |")
+
+    out += ["", "Ratios, wall (CPU):", ""]
+    out.append("| ratio | " + " | ".join(fss) + " |")
+    out.append("|---|" + "---|" * len(fss))
+
+    def line(label, a, b, prefix=""):
+        cells = []
+        for fs in fss:
+            ra, rb = rows.get((fs, a)), rows.get((fs, b))
+            w = ratio(tree_time(ra, prefix + "wall_med_ns"), tree_time(rb, prefix + "wall_med_ns"))
+            c = ratio(tree_time(ra, prefix + "cpu_med_ns"), tree_time(rb, prefix + "cpu_med_ns"))
+            cells.append(w if w == "n/a" else f"{w} ({c})")
+        out.append(f"| {label} | " + " | ".join(cells) + " |")
+
+    line("`crcp -j 16` / `cp -R`", "crcp_j16", "cp")
+    line("`crcp -j 16` / `cp -R`, up to exit (no sync)", "crcp_j16", "cp", "nosync_")
+    line("`crcp -j 16` / `crcp -j 1`", "crcp_j16", "crcp_j1")
+    line("`crcp -j 16 --reflink=always` / `cp --reflink=always`",
+         "crcp_j16_reflink_always", "cp_reflink_always")
+    line("`crcp -j 16 --reflink=never` / `cp --reflink=never`",
+         "crcp_j16_reflink_never", "cp_reflink_never")
+    return out
 
 
 def per_copy(rows, fs, method, size):
@@ -144,11 +240,12 @@ def svg(rows, sizes):
         ox, oy = (i % 2) * w, (i // 2) * h
         pw, ph = w - 2 * pad, h - 2 * pad
 
+        # "or 1": one size or one time (a run with a small BENCH_MAX) still plots.
         def px(x):
-            return ox + pad + (x - xs[0]) / (xs[-1] - xs[0]) * pw
+            return ox + pad + (x - xs[0]) / ((xs[-1] - xs[0]) or 1) * pw
 
         def py(y):
-            return oy + pad + ph - (y - lo) / (hi - lo) * ph
+            return oy + pad + ph - (y - lo) / ((hi - lo) or 1) * ph
 
         out.append(f'<text x="{ox + w / 2}" y="{oy + 20}" text-anchor="middle" '
                    f'font-size="14">{fs}: wall time per file copied</text>')
@@ -180,29 +277,48 @@ def svg(rows, sizes):
 
 
 def main():
-    raw, outdir, machine = sys.argv[1], sys.argv[2], sys.argv[3] if len(sys.argv) > 3 else ""
-    rows = load(raw)
-    if not rows:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("raw", help="copy_bench's rows (may be empty)")
+    ap.add_argument("outdir")
+    ap.add_argument("machine", nargs="?", default="")
+    ap.add_argument("--tree", help="tree-bench.sh's rows")
+    args = ap.parse_intermixed_args()
+    rows = load(args.raw)
+    tree = load_tree(args.tree)
+    if not rows and not tree:
         sys.exit("report: no benchmark rows")
-    sizes = sorted({k[2] for k in rows})
-    os.makedirs(outdir, exist_ok=True)
-    with open(raw) as f, open(os.path.join(outdir, "bench.csv"), "w") as g:
+    os.makedirs(args.outdir, exist_ok=True)
+    with open(args.raw) as f, open(os.path.join(args.outdir, "bench.csv"), "w") as g:
         g.write(f.read())
+    # The tree rows have columns of their own, so a file of their own; one
+    # left from an older run would not match this bench.md.
+    tree_csv = os.path.join(args.outdir, "bench-tree.csv")
+    if tree:
+        with open(args.tree) as f, open(tree_csv, "w") as g:
+            g.write(f.read())
+    elif os.path.exists(tree_csv):
+        os.remove(tree_csv)
     md = ["# copy_range benchmark", "",
-          machine, "",
+          args.machine, "",
           "Every number comes from one boot of the plain kernel under QEMU's TCG "
           "(software emulation): absolute times mean little, ratios between methods in the "
           "same run do. Wall and CPU are per file copied (a `jobs_N` sample copies N files "
           "at once); CPU is the whole machine's busy time, so kernel workers count. "
-          "`±` is half the spread (max − min) over the runs, relative to the median.", "",
-          "## Ratios", ""]
-    md += ratios(rows, sizes)
-    md += ["", "## Tables"]
-    md += tables(rows, sizes)
-    with open(os.path.join(outdir, "bench.md"), "w") as f:
+          "`±` is half the spread (max − min) over the runs, relative to the median.", ""]
+    if rows:
+        sizes = sorted({k[2] for k in rows})
+        md += ["## Ratios", ""]
+        md += ratios(rows, sizes)
+    if tree:
+        md += ["", "## Tree copy", ""]
+        md += tree_section(tree)
+    if rows:
+        md += ["", "## Tables"]
+        md += tables(rows, sizes)
+        with open(os.path.join(args.outdir, "bench.svg"), "w") as f:
+            f.write(svg(rows, sizes))
+    with open(os.path.join(args.outdir, "bench.md"), "w") as f:
         f.write("\n".join(md) + "\n")
-    with open(os.path.join(outdir, "bench.svg"), "w") as f:
-        f.write(svg(rows, sizes))
     print("\n".join(md))
 
 

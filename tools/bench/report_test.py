@@ -1,0 +1,143 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: GPL-2.0
+"""Host-side tests of report.py: the per-file report of an older run (no tree
+rows) is what it was, and tree-bench.sh's rows become the "Tree copy" table
+and ratios, with n/a where a filesystem cannot share.
+
+    python3 tools/bench/report_test.py -v
+"""
+
+import os
+import subprocess
+import sys
+import tempfile
+import unittest
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPORT = os.path.join(HERE, "report.py")
+
+PER_FILE = """\
+fs,method,size,runs,iters,wall_med_ns,wall_min_ns,wall_max_ns,cpu_med_ns
+btrfs,copy_file_range,4096,7,512,100000,90000,110000,120000
+btrfs,copy_range,4096,7,512,150000,140000,160000,170000
+btrfs,copy_file_range,1048576,5,8,2000000,1900000,2100000,2200000
+btrfs,copy_range,1048576,5,8,2500000,2400000,2600000,2700000
+"""
+
+TREE_HEADER = ("tree,fs,method,files,bytes,runs,wall_med_ns,wall_min_ns,wall_max_ns,"
+               "cpu_med_ns,nosync_wall_med_ns,nosync_cpu_med_ns\n")
+TREE = TREE_HEADER + """\
+tree,btrfs,cp,2000,16510421,5,1000000000,900000000,1100000000,1000000000,800000000,700000000
+tree,btrfs,cp_reflink_always,2000,16510421,5,500000000,500000000,500000000,400000000,500000000,400000000
+tree,btrfs,crcp_j1,2000,16510421,5,4000000000,4000000000,4000000000,3000000000,3900000000,2900000000
+tree,btrfs,crcp_j16,2000,16510421,5,2000000000,1000000000,3000000000,3000000000,1600000000,2100000000
+tree,btrfs,crcp_j16_reflink_always,2000,16510421,5,1500000000,1500000000,1500000000,1200000000,1500000000,1200000000
+tree,ext4,cp_reflink_always,2000,16510421,0,,,,,,
+tree,ext4,crcp_j16_reflink_always,2000,16510421,0,,,,,,
+tree,ext4,cp,2000,16510421,5,700000000,700000000,700000000,600000000,500000000,400000000
+tree,ext4,crcp_j16,2000,16510421,5,1400000000,1400000000,1400000000,1200000000,1400000000,1200000000
+"""
+
+
+def run(tmp, per_file, tree=None, *extra):
+    raw = os.path.join(tmp, "raw.csv")
+    with open(raw, "w") as f:
+        f.write(per_file)
+    args = [sys.executable, REPORT, raw, os.path.join(tmp, "out"), "Machine: test."]
+    if tree is not None:
+        with open(os.path.join(tmp, "tree.csv"), "w") as f:
+            f.write(tree)
+        args += ["--tree", os.path.join(tmp, "tree.csv")]
+    p = subprocess.run(args + list(extra), capture_output=True, text=True)
+    md = None
+    if os.path.exists(os.path.join(tmp, "out", "bench.md")):
+        with open(os.path.join(tmp, "out", "bench.md")) as f:
+            md = f.read()
+    return p, md
+
+
+def row(md, first_cell):
+    """The cells of the markdown table row that starts with first_cell."""
+    for line in md.splitlines():
+        cells = [c.strip() for c in line.strip("|").split("|")]
+        if cells[0] == first_cell:
+            return cells[1:]
+    raise AssertionError(f"no row {first_cell!r} in:\n{md}")
+
+
+class ReportTest(unittest.TestCase):
+    def setUp(self):
+        self.tmp = tempfile.TemporaryDirectory()
+        self.addCleanup(self.tmp.cleanup)
+        self.out = os.path.join(self.tmp.name, "out")
+
+    def test_older_run_without_tree_rows(self):
+        os.makedirs(self.out)
+        stale = os.path.join(self.out, "bench-tree.csv")
+        with open(stale, "w") as f:
+            f.write(TREE)
+        p, md = run(self.tmp.name, PER_FILE)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertIn("## Ratios", md)
+        self.assertIn("### btrfs: wall ms per file copied", md)
+        self.assertNotIn("Tree copy", md)
+        self.assertTrue(os.path.exists(os.path.join(self.out, "bench.svg")))
+        self.assertFalse(os.path.exists(stale), "a tree CSV of another run was left")
+
+    def test_one_size(self):
+        # make bench BENCH_MAX=4096: one size, and the plot must not divide by zero.
+        one = "\n".join(PER_FILE.splitlines()[:3]) + "\n"
+        p, md = run(self.tmp.name, one)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertIn("| 4 KiB |", md)
+        self.assertTrue(os.path.exists(os.path.join(self.out, "bench.svg")))
+
+    def test_empty_tree_file_is_an_older_run(self):
+        p, md = run(self.tmp.name, PER_FILE, TREE_HEADER)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertNotIn("Tree copy", md)
+        self.assertFalse(os.path.exists(os.path.join(self.out, "bench-tree.csv")))
+
+    def test_tree_table(self):
+        p, md = run(self.tmp.name, PER_FILE, TREE)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertIn("## Tree copy", md)
+        self.assertLess(md.index("## Ratios"), md.index("## Tree copy"))
+        self.assertLess(md.index("## Tree copy"), md.index("## Tables"))
+        self.assertIn("2000 files", md)
+        self.assertEqual(row(md, "method"), ["btrfs", "ext4"])
+        # median wall (CPU), half the spread relative to the median
+        self.assertEqual(row(md, "`cp -R`"), ["1.000 (1.000) ±10%", "0.700 (0.600) ±0%"])
+        self.assertEqual(row(md, "`crcp -R -j 16`"), ["2.000 (3.000) ±50%", "1.400 (1.200) ±0%"])
+        self.assertEqual(row(md, "`cp -R --reflink=always`"), ["0.500 (0.400) ±0%", "n/a"])
+        # a method with no row at all on a filesystem
+        self.assertEqual(row(md, "`crcp -R -j 1`"), ["4.000 (3.000) ±0%", "—"])
+        with open(os.path.join(self.out, "bench-tree.csv")) as f:
+            self.assertEqual(f.read(), TREE)
+
+    def test_tree_ratios(self):
+        p, md = run(self.tmp.name, PER_FILE, TREE)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertEqual(row(md, "`crcp -j 16` / `cp -R`"), ["2.00 (3.00)", "2.00 (2.00)"])
+        self.assertEqual(row(md, "`crcp -j 16` / `cp -R`, up to exit (no sync)"),
+                         ["2.00 (3.00)", "2.80 (3.00)"])
+        self.assertEqual(row(md, "`crcp -j 16` / `crcp -j 1`"), ["0.50 (1.00)", "n/a"])
+        self.assertEqual(row(md, "`crcp -j 16 --reflink=always` / `cp --reflink=always`"),
+                         ["3.00 (3.00)", "n/a"])
+        self.assertEqual(row(md, "`crcp -j 16 --reflink=never` / `cp --reflink=never`"), ["n/a", "n/a"])
+
+    def test_tree_rows_only(self):
+        p, md = run(self.tmp.name, "", TREE)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertIn("## Tree copy", md)
+        self.assertNotIn("## Tables", md)
+        self.assertFalse(os.path.exists(os.path.join(self.out, "bench.svg")))
+
+    def test_no_rows_at_all_fails(self):
+        p, _ = run(self.tmp.name, "", TREE_HEADER)
+        self.assertNotEqual(p.returncode, 0)
+        self.assertIn("no benchmark rows", p.stderr)
+
+
+if __name__ == "__main__":
+    unittest.main()
