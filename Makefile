@@ -57,6 +57,8 @@ check: deps
 
 # make bench: every copy method side by side, one boot of the plain kernel;
 # writes results/bench.{csv,md,svg}. BENCH_MAX caps the largest size.
+# Then the cost of one small call, copy_range against copy_file_range(2)
+# (results/bench-calls.csv and a section of bench.md).
 # Then the tree copy, crcp against cp -R (results/bench-tree.csv and a
 # section of bench.md): BENCH_TREE_FILES files, BENCH_TREE_RUNS runs per
 # method (empty: tree-bench.sh's defaults, 2000 and 3).  The pipe to tee
@@ -80,7 +82,9 @@ bench: deps
 		exit 1; }
 	@grep -E '^(fs,|btrfs,|xfs,|ext4,|tmpfs,)' $(CACHE)/bench-output.txt > $(CACHE)/bench-raw.csv
 	@grep -E '^tree,' $(CACHE)/bench-output.txt > $(CACHE)/bench-tree-raw.csv || true
+	@grep -E '^call,' $(CACHE)/bench-output.txt > $(CACHE)/bench-call-raw.csv || true
 	@python3 tools/bench/report.py $(CACHE)/bench-raw.csv results --tree $(CACHE)/bench-tree-raw.csv \
+		--calls $(CACHE)/bench-call-raw.csv \
 		"Machine: $$(nproc) cores, $$(free -g | awk '/Mem:/{print $$2}') GiB; guest: QEMU TCG, 2 vCPUs, 3 GiB, plain kernel $$(basename $$(tools/kernel/build.sh plain)); $$(date -u +%Y-%m-%d)."
 
 clean:

@@ -5,7 +5,7 @@ ratios a reviewer asks for first) and bench.svg (time against size, log-log,
 one panel per filesystem); with --tree, tree-bench.sh's CSV into
 results/bench-tree.csv and the "Tree copy" section of bench.md.
 
-    report.py RAW_CSV OUTDIR [MACHINE] [--tree TREE_CSV]
+    report.py RAW_CSV OUTDIR [MACHINE] [--tree TREE_CSV] [--calls CALLS_CSV]
 
 Either CSV may be empty (a run without one part, or an older run without
 tree rows); the report has what there is."""
@@ -64,6 +64,57 @@ def load_tree(path):
                 k: int(v) if v else None
                 for k, v in r.items() if k not in ("tree", "fs", "method")}
     return rows
+
+
+CALL_CASES = [("len0", "length 0: lookups and checks only"),
+              ("4k_over", "4 KiB over an existing range"),
+              ("4k_new", "4 KiB into a new file")]
+
+
+def load_calls(path):
+    """(fs, method, case) -> row of call_cost's CSV."""
+    rows = {}
+    if not path:
+        return rows
+    with open(path) as f:
+        for r in csv.DictReader(f):
+            if r.get("call") != "call":
+                continue
+            rows[(r["fs"], r["method"], r["case"])] = {
+                k: int(v) for k, v in r.items() if k not in ("call", "fs", "method", "case")}
+    return rows
+
+
+def calls_section(rows):
+    """copy_range against copy_file_range(2), call for call."""
+    fss = [fs for fs in FILESYSTEMS if any(k[0] == fs for k in rows)]
+    any_row = next(iter(rows.values()))
+    out = [f"One call at a time, {any_row['iters']} calls per sample, "
+           f"median of {any_row['runs']} samples, the methods taking turns "
+           "(tools/bench/call_cost.c): what the shim adds to the system call it "
+           "competes with, in ns per call (`±` half the spread). `copy_file_range(2)` "
+           "shares extents where it can (btrfs, xfs with reflink): there, ALLOW is "
+           "its match; elsewhere both copy data, and flags 0 is.", "",
+           "| filesystem | call | copy_file_range | copy_range | copy_range ALLOW "
+           "| flags 0 / cfr | ALLOW / cfr |",
+           "|---|---|---|---|---|---|---|"]
+
+    def med(r):
+        return r and r["med_ns"]
+
+    def cell(r):
+        if not r:
+            return "—"
+        spread = (r["max_ns"] - r["min_ns"]) / 2 / r["med_ns"] * 100 if r["med_ns"] else 0
+        return f"{r['med_ns']} ±{spread:.0f}%"
+
+    for fs in fss:
+        for case, label in CALL_CASES:
+            cfr, flags0, allow = (rows.get((fs, m, case)) for m in
+                                  ("copy_file_range", "copy_range", "copy_range_allow"))
+            out.append(f"| {fs} | {label} | {cell(cfr)} | {cell(flags0)} | {cell(allow)} | "
+                       f"{ratio(med(flags0), med(cfr))} | {ratio(med(allow), med(cfr))} |")
+    return out
 
 
 def tree_time(r, key):
@@ -282,10 +333,12 @@ def main():
     ap.add_argument("outdir")
     ap.add_argument("machine", nargs="?", default="")
     ap.add_argument("--tree", help="tree-bench.sh's rows")
+    ap.add_argument("--calls", help="call_cost's rows")
     args = ap.parse_intermixed_args()
     rows = load(args.raw)
     tree = load_tree(args.tree)
-    if not rows and not tree:
+    calls = load_calls(args.calls)
+    if not rows and not tree and not calls:
         sys.exit("report: no benchmark rows")
     os.makedirs(args.outdir, exist_ok=True)
     with open(args.raw) as f, open(os.path.join(args.outdir, "bench.csv"), "w") as g:
@@ -298,6 +351,12 @@ def main():
             g.write(f.read())
     elif os.path.exists(tree_csv):
         os.remove(tree_csv)
+    calls_csv = os.path.join(args.outdir, "bench-calls.csv")
+    if calls:
+        with open(args.calls) as f, open(calls_csv, "w") as g:
+            g.write(f.read())
+    elif os.path.exists(calls_csv):
+        os.remove(calls_csv)
     md = ["# copy_range benchmark", "",
           args.machine, "",
           "Every number comes from one boot of the plain kernel under QEMU's TCG "
@@ -309,6 +368,9 @@ def main():
         sizes = sorted({k[2] for k in rows})
         md += ["## Ratios", ""]
         md += ratios(rows, sizes)
+    if calls:
+        md += ["", "## What one call costs", ""]
+        md += calls_section(calls)
     if tree:
         md += ["", "## Tree copy", ""]
         md += tree_section(tree)

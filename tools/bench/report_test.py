@@ -39,6 +39,16 @@ tree,ext4,crcp_j16,2000,16510421,5,1400000000,1400000000,1400000000,1200000000,1
 """
 
 
+CALLS = """\
+call,fs,method,case,iters,runs,med_ns,min_ns,max_ns
+call,ext4,copy_file_range,len0,4000,7,500,480,520
+call,ext4,copy_range,len0,4000,7,1000,900,1100
+call,ext4,copy_range_allow,len0,4000,7,1100,1100,1100
+call,ext4,copy_file_range,4k_new,4000,7,30000,29000,31000
+call,ext4,copy_range,4k_new,4000,7,33000,33000,33000
+"""
+
+
 def run(tmp, per_file, tree=None, *extra):
     raw = os.path.join(tmp, "raw.csv")
     with open(raw, "w") as f:
@@ -114,6 +124,26 @@ class ReportTest(unittest.TestCase):
         self.assertEqual(row(md, "`crcp -R -j 1`"), ["4.000 (3.000) ±0%", "—"])
         with open(os.path.join(self.out, "bench-tree.csv")) as f:
             self.assertEqual(f.read(), TREE)
+
+    def test_calls_table(self):
+        calls = os.path.join(self.tmp.name, "calls.csv")
+        with open(calls, "w") as f:
+            f.write(CALLS)
+        p, md = run(self.tmp.name, PER_FILE, None, "--calls", calls)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertLess(md.index("## Ratios"), md.index("## What one call costs"))
+        self.assertIn("| ext4 | length 0: lookups and checks only | 500 ±4% | 1000 ±10% | "
+                      "1100 ±0% | 2.00 | 2.20 |", md)
+        self.assertIn("| ext4 | 4 KiB into a new file | 30000 ±3% | 33000 ±0% | — | 1.10 | n/a |",
+                      md)
+        # a case with no rows
+        self.assertIn("| ext4 | 4 KiB over an existing range | — | — | — | n/a | n/a |", md)
+        with open(os.path.join(self.out, "bench-calls.csv")) as f:
+            self.assertEqual(f.read(), CALLS)
+        # an older run leaves no calls CSV behind
+        p, md = run(self.tmp.name, PER_FILE)
+        self.assertNotIn("What one call costs", md)
+        self.assertFalse(os.path.exists(os.path.join(self.out, "bench-calls.csv")))
 
     def test_tree_ratios(self):
         p, md = run(self.tmp.name, PER_FILE, TREE)

@@ -2,8 +2,9 @@
 # SPDX-License-Identifier: GPL-2.0
 #
 # run-bench.sh BENCH [MAX_SIZE [CRCP [TREE_FILES [TREE_RUNS]]]] - runs inside
-# the VM for "make bench": the copy benchmark on each test filesystem, then,
-# given crcp, the tree copy (tree-bench.sh); CSV on standard output.
+# the VM for "make bench": the copy benchmark on each test filesystem, the
+# cost of one small call (call_cost, beside BENCH), then, given crcp, the
+# tree copy (tree-bench.sh); CSV on standard output.
 
 set -u
 bench=${1:?usage: run-bench.sh path/to/copy_bench [max size [path/to/crcp [files [runs]]]]}
@@ -14,6 +15,12 @@ for fs in btrfs xfs ext4 tmpfs; do
 	mkdir -p "/mnt/$fs/bench"
 	"$bench" "/mnt/$fs/bench" "$fs" "$max" || exit 1
 	rm -rf "/mnt/$fs/bench"
+done
+echo "call,fs,method,case,iters,runs,med_ns,min_ns,max_ns"
+for fs in btrfs xfs ext4 tmpfs; do
+	mkdir -p "/mnt/$fs/calls"
+	"$(dirname "$bench")/call_cost" "/mnt/$fs/calls" "$fs" || exit 1
+	rm -rf "/mnt/$fs/calls"
 done
 [ -n "$crcp" ] || exit 0
 # An empty count leaves tree-bench.sh's default.
