@@ -49,6 +49,7 @@ count_host() {
 }
 
 count_host harness python3 tools/testing/check_report_test.py -v
+count_host bench-report python3 tools/bench/report_test.py -v
 
 count_host cargo cargo test --manifest-path samples/Cargo.toml -q -- --format=pretty
 
@@ -98,13 +99,29 @@ cargo build -q --release --manifest-path samples/Cargo.toml || {
 	echo "FAIL - samples: release build"
 	host_failed=$((host_failed + 1))
 }
-# The selftest programs, and the crcp tree copy.
-nprogs=$(($(ls tools/testing/selftests/copy_range/*_test.c | wc -l) + 1))
+# The library's tests against the module (samples/copy_range/tests/device.rs),
+# built here and run in the VM; the binary's name holds a hash, which cargo's
+# JSON messages give.  If the build fails, the VM gets a path that does not
+# exist, and library_test.sh fails there too.
+libtest=$(
+	cargo test -q --release --no-run --manifest-path samples/Cargo.toml -p copy-range --test device \
+		--message-format=json | python3 -c 'import json, sys
+for line in sys.stdin:
+    m = json.loads(line)
+    if m.get("reason") == "compiler-artifact" and m["target"]["name"] == "device" and m.get("executable"):
+        print(m["executable"])') && [ -n "$libtest" ] || {
+	echo "FAIL - samples: build of the library's VM tests (cargo test --no-run --test device)"
+	host_failed=$((host_failed + 1))
+	libtest=$top/samples/target/release/deps/device-not-built
+}
+# The selftest programs, the crcp tree copy and the library's tests.
+nprogs=$(($(ls tools/testing/selftests/copy_range/*_test.c | wc -l) + 2))
 rundir=$cache/last-check
 echo "check: booting the debug kernel (log: $rundir/console.log)"
 tools/vm/run-vm --kdir "$kdir" --keep "$rundir" --timeout "${CHECK_TIMEOUT:-2400}" -- \
 	env SELFTEST_TIMEOUT=600 "$top/tools/testing/run-selftests.sh" "$top/tools/testing/selftests/copy_range" \
-	-- "$top/tools/testing/vm/crcp_tree_test.sh" "$top/samples/target/release/crcp"
+	-- "$top/tools/testing/vm/crcp_tree_test.sh" "$top/samples/target/release/crcp" \
+	-- "$top/tools/testing/vm/library_test.sh" "$libtest"
 echo "check: VM exited with status $?"
 
 args=()

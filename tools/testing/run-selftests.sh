@@ -1,10 +1,10 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0
 #
-# run-selftests.sh DIR... [-- PROGRAM ARGS...] - runs inside the test VM:
-# every executable *_test in each DIR, then PROGRAM with ARGS if given, one
-# after the other, each framed by "# selftest: NAME" and
-# "# selftest-exit: NAME RC" for check-report.py.  A program that runs
+# run-selftests.sh DIR... [-- PROGRAM ARGS...]... - runs inside the test VM:
+# every executable *_test in each DIR, then each PROGRAM with its ARGS (one
+# "--" before each), one after the other, each framed by "# selftest: NAME"
+# and "# selftest-exit: NAME RC" for check-report.py.  A program that runs
 # longer than SELFTEST_TIMEOUT seconds is killed.
 
 timeout_s=${SELFTEST_TIMEOUT:-300}
@@ -26,8 +26,13 @@ while [ $# -gt 0 ] && [ "$1" != -- ]; do
 	done
 	shift
 done
-if [ "${1:-}" = -- ] && [ $# -gt 1 ]; then
+while [ "${1:-}" = -- ]; do
 	shift
-	run "$(basename "$1" .sh)" "$@"
-fi
+	cmd=()
+	while [ $# -gt 0 ] && [ "$1" != -- ]; do
+		cmd+=("$1")
+		shift
+	done
+	[ ${#cmd[@]} -gt 0 ] && run "$(basename "${cmd[0]}" .sh)" "${cmd[@]}"
+done
 exit $rc
