@@ -348,8 +348,20 @@ impl Drop for Staged {
     }
 }
 
-/// A hidden name in the destination's directory, `.#NAME.XXXXXX`, within NAME_MAX.
-fn hidden_name(name: &OsStr) -> OsString {
+/// A hidden temporary name for an entry to be called `name`, to create beside it and then
+/// rename over it: `.#NAME.XXXXXX`, six random characters at the end, and `NAME` cut (at a
+/// byte) so that the whole always fits in `NAME_MAX` (255 bytes) however long `name` is.
+/// Each call draws a new suffix: create the entry exclusively and, on `EEXIST`, try another.
+/// This is the name [`FileCopy`] uses without `O_TMPFILE` and for an atomic replace.
+///
+/// ```
+/// use std::{ffi::OsStr, os::unix::ffi::OsStrExt};
+/// let long = "x".repeat(255);
+/// let t = copy_range::hidden_name(OsStr::new(&long));
+/// assert!(t.len() <= 255 && t.as_bytes().starts_with(b".#xxx"));
+/// assert_ne!(t, copy_range::hidden_name(OsStr::new(&long)));
+/// ```
+pub fn hidden_name(name: &OsStr) -> OsString {
     let bytes = name.as_bytes();
     let keep = bytes.len().min(255 - 10);
     let mut s = OsString::from(".#");
@@ -1083,10 +1095,15 @@ mod tests {
 
     #[test]
     fn hidden_names_fit_name_max() {
-        let long = "x".repeat(255);
-        let h = hidden_name(OsStr::new(&long));
-        assert!(h.len() <= 255, "{}", h.len());
-        assert!(h.to_string_lossy().starts_with(".#xx"));
+        for len in [1, 240, 245, 246, 250, 255] {
+            let long = "x".repeat(len);
+            let h = hidden_name(OsStr::new(&long));
+            assert!(h.len() <= 255, "{len}: {}", h.len());
+            assert!(h.to_string_lossy().starts_with(".#x"));
+        }
+        let h = hidden_name(OsStr::new("name"));
+        assert!(h.to_string_lossy().starts_with(".#name."), "{h:?}");
+        assert_eq!(h.len(), ".#name.".len() + 6);
     }
 
     #[test]

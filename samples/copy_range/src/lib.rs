@@ -124,9 +124,9 @@ mod job;
 mod meta;
 
 pub use copyfile::{
-    apply_metadata, copyfile, error_errno, error_stage, open_device, CancelToken, CopyOptions,
-    CopyPath, CopyReport, Create, FileCopy, Preserve, Progress, ProgressFn, Reflink, Stage,
-    StageError,
+    apply_metadata, copyfile, error_errno, error_stage, hidden_name, open_device, CancelToken,
+    CopyOptions, CopyPath, CopyReport, Create, FileCopy, Preserve, Progress, ProgressFn, Reflink,
+    Stage, StageError,
 };
 pub use fsops::{fiemap_summary, ExtentSummary};
 pub use job::{Job, JobState, JobStatus};

@@ -63,16 +63,46 @@ fn usage_error(msg: &str) -> Parsed {
     Parsed::Exit(ExitCode::FAILURE)
 }
 
+/// What `-p` and a bare `--preserve` stand for: `--preserve=mode,ownership,timestamps`.
+const P_DEFAULT: Preserve = Preserve {
+    mode: true,
+    ownership: true,
+    timestamps: true,
+    xattr: false,
+};
+
+/// Adds `more` to the attributes already asked for: as in GNU cp, each `-p`, `-a` or
+/// `--preserve` adds to the set, whatever their order.
+fn add_preserve(p: &mut Preserve, more: Preserve) {
+    p.mode |= more.mode;
+    p.ownership |= more.ownership;
+    p.timestamps |= more.timestamps;
+    p.xattr |= more.xattr;
+}
+
 fn parse_preserve(list: &str, p: &mut Preserve) -> Result<(), String> {
     for item in list.split(',') {
-        match item {
-            "mode" => p.mode = true,
-            "ownership" => p.ownership = true,
-            "timestamps" => p.timestamps = true,
-            "xattr" => p.xattr = true,
-            "all" => *p = Preserve::ALL,
+        let more = match item {
+            "mode" => Preserve {
+                mode: true,
+                ..Preserve::NONE
+            },
+            "ownership" => Preserve {
+                ownership: true,
+                ..Preserve::NONE
+            },
+            "timestamps" => Preserve {
+                timestamps: true,
+                ..Preserve::NONE
+            },
+            "xattr" => Preserve {
+                xattr: true,
+                ..Preserve::NONE
+            },
+            "all" => Preserve::ALL,
             _ => return Err(format!("invalid argument '{item}' for '--preserve'")),
-        }
+        };
+        add_preserve(p, more);
     }
     Ok(())
 }
@@ -87,12 +117,6 @@ pub(crate) fn parse_args(args: Vec<OsString>) -> Parsed {
         stats: false,
         no_module: false,
         operands: Vec::new(),
-    };
-    let p_default = Preserve {
-        mode: true,
-        ownership: true,
-        timestamps: true,
-        xattr: false,
     };
     let mut it = args.into_iter();
     let mut only_operands = false;
@@ -120,9 +144,10 @@ pub(crate) fn parse_args(args: Vec<OsString>) -> Parsed {
             };
             match (name, value) {
                 ("recursive", None) => o.recursive = true,
+                // -dR --preserve=all (-d: crcp -R never follows symlinks anyway).
                 ("archive", None) => {
                     o.recursive = true;
-                    o.preserve = Preserve::ALL;
+                    add_preserve(&mut o.preserve, Preserve::ALL);
                 }
                 ("reflink", None) => o.reflink = Reflink::Always,
                 ("reflink", Some(v)) => {
@@ -135,7 +160,7 @@ pub(crate) fn parse_args(args: Vec<OsString>) -> Parsed {
                         }
                     }
                 }
-                ("preserve", None) => o.preserve = p_default,
+                ("preserve", None) => add_preserve(&mut o.preserve, P_DEFAULT),
                 ("preserve", Some(v)) => {
                     if let Err(e) = parse_preserve(&v, &mut o.preserve) {
                         return usage_error(&e);
@@ -175,9 +200,9 @@ pub(crate) fn parse_args(args: Vec<OsString>) -> Parsed {
                 'R' | 'r' => o.recursive = true,
                 'a' => {
                     o.recursive = true;
-                    o.preserve = Preserve::ALL;
+                    add_preserve(&mut o.preserve, Preserve::ALL);
                 }
-                'p' => o.preserve = p_default,
+                'p' => add_preserve(&mut o.preserve, P_DEFAULT),
                 'n' => o.no_clobber = true,
                 'j' => {
                     let rest: String = chars[i + 1..].iter().collect();
@@ -242,5 +267,33 @@ mod tests {
             parse_args(vec!["--preserve=links".into(), "a".into(), "b".into()]),
             Parsed::Exit(_)
         ));
+    }
+
+    #[test]
+    fn p_adds_to_the_preserve_set() {
+        // GNU cp: -p and bare --preserve add mode,ownership,timestamps to what is already
+        // asked for, before or after; -a is -R --preserve=all.
+        let mot = Preserve {
+            xattr: false,
+            ..Preserve::ALL
+        };
+        for (args, want) in [
+            (&["-a", "-p"][..], Preserve::ALL),
+            (&["-ap"], Preserve::ALL),
+            (&["-pa"], Preserve::ALL),
+            (&["--archive", "--preserve"], Preserve::ALL),
+            (&["--preserve=xattr", "-p"], Preserve::ALL),
+            (&["-p", "--preserve=xattr"], Preserve::ALL),
+            (&["--preserve=xattr", "--preserve"], Preserve::ALL),
+            (&["--preserve=all", "-p"], Preserve::ALL),
+            (&["-p"], mot),
+            (&["--preserve"], mot),
+        ] {
+            let o = parse(&[args, &["a", "b"][..]].concat());
+            assert_eq!(o.preserve, want, "{args:?}");
+        }
+        let a = parse(&["-a", "a", "b"]);
+        let all = parse(&["-R", "--preserve=all", "a", "b"]);
+        assert_eq!((a.recursive, a.preserve), (all.recursive, all.preserve));
     }
 }

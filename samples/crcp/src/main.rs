@@ -2,9 +2,9 @@
 
 //! `crcp`: cp with copy offload. See README.md beside this crate and `crcp --help`.
 //!
-//! This file holds the top-level flow: parse the command line, plan every source (making
-//! directories, symlinks and special files on the way), copy the planned files, fix the
-//! directories' metadata, and exit as cp does.
+//! This file holds the top-level flow: parse the command line, open `/dev/copy_range` if
+//! it can be, plan every source (making directories, symlinks and special files on the
+//! way), copy the planned files, fix the directories' metadata, and exit as cp does.
 
 mod args;
 mod dirs;
@@ -45,6 +45,29 @@ struct Crcp {
     stats: Stats,
 }
 
+impl Crcp {
+    fn new(o: Opts, umask: u32, bar: Arc<Bar>) -> Crcp {
+        Crcp {
+            o,
+            umask,
+            failed: false,
+            files: Vec::new(),
+            dirs: Vec::new(),
+            bar,
+            stats: Stats::default(),
+        }
+    }
+
+    /// A run of `crcp ARGS` (umask 022, no progress bar), for unit tests.
+    #[cfg(test)]
+    pub(crate) fn for_tests(args: &[&str]) -> Crcp {
+        match parse_args(args.iter().map(std::ffi::OsString::from).collect()) {
+            Parsed::Run(o) => Crcp::new(o, 0o022, Arc::new(Bar::new(false))),
+            Parsed::Exit(_) => panic!("{args:?} did not parse"),
+        }
+    }
+}
+
 fn main() -> ExitCode {
     let o = match parse_args(std::env::args_os().skip(1).collect()) {
         Parsed::Run(o) => o,
@@ -58,15 +81,7 @@ fn main() -> ExitCode {
         m
     };
     let bar = Arc::new(Bar::new(io::stderr().is_terminal()));
-    let mut c = Crcp {
-        o,
-        umask: umask as u32,
-        failed: false,
-        files: Vec::new(),
-        dirs: Vec::new(),
-        bar,
-        stats: Stats::default(),
-    };
+    let mut c = Crcp::new(o, umask as u32, bar);
     let mut operands = c.o.operands.clone();
     let dst = operands.pop().expect("two operands");
     let dst_is_dir = fs::metadata(&dst).is_ok_and(|m| m.is_dir());
@@ -79,6 +94,24 @@ fn main() -> ExitCode {
         }
         return ExitCode::FAILURE;
     }
+    // The module before anything is made. It only speeds copies up: a node that is absent
+    // (a stock kernel) or that cannot be opened (EACCES, EMFILE, ...) means the library's
+    // other paths, as `--no-module` does; only `--stats` tells why.
+    let dev = if c.o.no_module {
+        None
+    } else {
+        match copy_range::open_device() {
+            Ok(d) => d,
+            Err(e) => {
+                c.stats.module_unavailable(format!(
+                    "cannot open {}: {}",
+                    copy_range::DEVICE_PATH,
+                    errtext(&e)
+                ));
+                None
+            }
+        }
+    };
     install_signal_handlers();
     for src in &operands {
         let target = if dst_is_dir {
@@ -96,26 +129,13 @@ fn main() -> ExitCode {
             break;
         }
     }
+    // From here on, every way out goes through `fix_dirs`: the directories made with
+    // working modes while planning get their final ones, also after a signal.
     let tasks = std::mem::take(&mut c.files);
     let mut counts = Counts {
         bytes_total: tasks.iter().map(|t| t.size).sum(),
         files_total: tasks.len() as u64,
         ..Counts::default()
-    };
-    let dev = if c.o.no_module {
-        None
-    } else {
-        match copy_range::open_device() {
-            Ok(d) => d,
-            Err(e) => {
-                c.error(format!(
-                    "cannot open {}: {}",
-                    copy_range::DEVICE_PATH,
-                    errtext(&e)
-                ));
-                return ExitCode::FAILURE;
-            }
-        }
     };
     if !interrupted() && !tasks.is_empty() {
         match &dev {
@@ -123,12 +143,12 @@ fn main() -> ExitCode {
             None => run_threads(&mut c, tasks, &mut counts),
         }
     }
+    c.fix_dirs();
     let sig = signals::signal();
     if sig != 0 {
         c.bar.clear();
         die_of_signal(sig);
     }
-    c.fix_dirs();
     c.bar.draw(&counts, true);
     c.bar.clear();
     if c.o.stats {

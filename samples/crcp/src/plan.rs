@@ -1,12 +1,13 @@
 // SPDX-License-Identifier: GPL-2.0
 
 //! The plan: each source is stat'ed and directories are walked (sorted, symlinks not
-//! followed), destination directories made on the way; regular files become
-//! [`FileTask`]s for the copy loops, symlinks and special files are made at once, and each
-//! directory leaves a [`DirFix`] for its final metadata.
+//! followed; a signal stops the walk), destination directories made on the way; regular
+//! files become [`FileTask`]s for the copy loops, symlinks and special files are made at
+//! once, and each directory leaves a [`DirFix`] for its final metadata.
 
 use crate::{
     report::{errtext, quote},
+    signals::interrupted,
     sys::{cstr, lstat},
     Crcp,
 };
@@ -136,19 +137,11 @@ impl Crcp {
                 true
             }
         };
-        let mut names: Vec<OsString> = match fs::read_dir(src) {
-            Ok(rd) => rd.filter_map(|e| e.ok().map(|e| e.file_name())).collect(),
-            Err(e) => {
-                self.error(format!(
-                    "cannot open directory {}: {}",
-                    quote(src),
-                    errtext(&e)
-                ));
-                Vec::new()
+        let entries = fs::read_dir(src).map(|rd| rd.map(|e| e.map(|e| e.file_name())));
+        for name in self.dir_names(src, entries) {
+            if interrupted() {
+                break;
             }
-        };
-        names.sort();
-        for name in names {
             let s = src.join(&name);
             let d = dst.join(&name);
             match lstat(&s) {
@@ -164,6 +157,38 @@ impl Crcp {
             created,
         });
     }
+
+    /// The names in directory `src`, sorted, from `entries` (`read_dir`'s): a failure to
+    /// open or to read it is reported in GNU cp's words (its `savedir` failing: "cannot
+    /// access"), makes the exit status 1, and leaves the names read before it.
+    fn dir_names(
+        &mut self,
+        src: &Path,
+        entries: io::Result<impl Iterator<Item = io::Result<OsString>>>,
+    ) -> Vec<OsString> {
+        let mut names = Vec::new();
+        let failed = match entries {
+            Ok(entries) => {
+                let mut failed = None;
+                for e in entries {
+                    match e {
+                        Ok(name) => names.push(name),
+                        Err(e) => {
+                            failed = Some(e);
+                            break;
+                        }
+                    }
+                }
+                failed
+            }
+            Err(e) => Some(e),
+        };
+        if let Some(e) = failed {
+            self.error(format!("cannot access {}: {}", quote(src), errtext(&e)));
+        }
+        names.sort();
+        names
+    }
 }
 
 /// Where `dst` is, or would be if created, with symlinks resolved.
@@ -176,4 +201,39 @@ fn canonical_dest(dst: &Path) -> Option<PathBuf> {
         _ => Path::new("."),
     };
     Some(fs::canonicalize(parent).ok()?.join(dst.file_name()?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn directories_that_cannot_be_read_are_reported_and_the_rest_kept() {
+        // Opening fails: nothing to plan, exit status 1.
+        let mut c = Crcp::for_tests(&["-R", "a", "b"]);
+        let open_failed: io::Result<std::vec::IntoIter<io::Result<OsString>>> =
+            Err(io::Error::from_raw_os_error(libc::EACCES));
+        assert!(c.dir_names(Path::new("src"), open_failed).is_empty());
+        assert!(c.failed);
+        // Reading fails half-way (getdents: EIO): what was read is planned, sorted, and
+        // the failure is reported.
+        let mut c = Crcp::for_tests(&["-R", "a", "b"]);
+        let entries = vec![
+            Ok(OsString::from("b")),
+            Ok(OsString::from("a")),
+            Err(io::Error::from_raw_os_error(libc::EIO)),
+        ];
+        assert_eq!(
+            c.dir_names(Path::new("src"), Ok(entries.into_iter())),
+            [OsString::from("a"), OsString::from("b")]
+        );
+        assert!(c.failed);
+        let mut c = Crcp::for_tests(&["-R", "a", "b"]);
+        let entries = vec![Ok(OsString::from("a"))];
+        assert_eq!(
+            c.dir_names(Path::new("src"), Ok(entries.into_iter())).len(),
+            1
+        );
+        assert!(!c.failed);
+    }
 }

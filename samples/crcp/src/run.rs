@@ -2,9 +2,16 @@
 
 //! Copying the planned files: with the module, jobs kept in flight by one poll(2) loop;
 //! without it, the library's fallback in worker threads. Both draw the progress bar, stop
-//! on a signal, and hand each file's outcome to [`Crcp::finish`].
+//! on a signal, and hand each file's outcome to [`Crcp::finish`]. If poll(2) itself fails
+//! (other than `EINTR`), the files not yet copied fail, their jobs cancelled.
 
-use crate::{plan::FileTask, progress::Counts, report::file_message, signals::interrupted, Crcp};
+use crate::{
+    plan::FileTask,
+    progress::Counts,
+    report::{errtext, file_message},
+    signals::interrupted,
+    Crcp,
+};
 use copy_range::{
     error_errno, error_stage, CancelToken, CopyOptions, CopyRange, CopyReport, Create, FileCopy,
     Stage,
@@ -118,8 +125,17 @@ pub(crate) fn run_module(c: &mut Crcp, dev: &CopyRange, tasks: Vec<FileTask>, co
                 revents: 0,
             })
             .collect();
-        // SAFETY: `fds` is a valid array of pollfds.
-        unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, 100) };
+        match poll_jobs(&mut fds, 100) {
+            Ok(_) => {}
+            // A signal: the top of the loop notices it.
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            // Anything else would come back at once, every time: give up on what is left.
+            Err(e) => {
+                let e = io::Error::new(e.kind(), format!("poll: {}", errtext(&e)));
+                let (inflight, queue) = (std::mem::take(&mut inflight), std::mem::take(&mut queue));
+                return fail_remaining(c, inflight, queue, counts, &e);
+            }
+        }
         for i in (0..fds.len()).rev() {
             if fds[i].revents != 0 {
                 let (task, fc) = inflight.swap_remove(i);
@@ -141,6 +157,47 @@ pub(crate) fn run_module(c: &mut Crcp, dev: &CopyRange, tasks: Vec<FileTask>, co
             },
             false,
         );
+    }
+}
+
+/// `poll(2)` on the jobs' descriptors for up to `timeout_ms`: how many are ready, or the
+/// error (`EINTR` included).
+fn poll_jobs(fds: &mut [libc::pollfd], timeout_ms: i32) -> io::Result<usize> {
+    // SAFETY: `fds` is a valid array of pollfds for its length.
+    let n = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, timeout_ms) };
+    if n < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(n as usize)
+}
+
+/// Ends the module loop after an error that stops it: every job in flight is cancelled
+/// and its unfinished destination discarded (dropping a [`FileCopy`] closes its job, which
+/// waits for the job to stop, then drops the unnamed or hidden file), and every file not
+/// copied, in flight or still queued, is reported as failed with `e`.
+fn fail_remaining(
+    c: &mut Crcp,
+    inflight: Vec<(FileTask, FileCopy)>,
+    queue: VecDeque<FileTask>,
+    counts: &mut Counts,
+    e: &io::Error,
+) {
+    for (_, fc) in &inflight {
+        if let Some(j) = fc.job() {
+            let _ = j.cancel();
+        }
+    }
+    let not_copied = inflight
+        .into_iter()
+        .map(|(task, fc)| {
+            drop(fc);
+            task
+        })
+        .chain(queue);
+    for task in not_copied {
+        c.finish(&task, Err(io::Error::new(e.kind(), errtext(e))));
+        counts.files_done += 1;
+        counts.bytes_done += task.size;
     }
 }
 
@@ -216,5 +273,76 @@ pub(crate) fn run_threads(c: &mut Crcp, tasks: Vec<FileTask>, counts: &mut Count
     }
     for w in workers {
         let _ = w.join();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::{fs, path::PathBuf};
+
+    #[test]
+    fn poll_errors_are_returned() {
+        let mut none = [libc::pollfd {
+            fd: -1,
+            events: libc::POLLIN,
+            revents: 0,
+        }];
+        assert_eq!(poll_jobs(&mut none, 0).unwrap(), 0);
+        // More descriptors than RLIMIT_NOFILE: EINVAL, every time.
+        let mut lim = libc::rlimit {
+            rlim_cur: 0,
+            rlim_max: 0,
+        };
+        // SAFETY: A plain system call filling `lim`.
+        assert_eq!(unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) }, 0);
+        if lim.rlim_cur > 1 << 22 {
+            eprintln!("skipped: RLIMIT_NOFILE too large to exceed");
+            return;
+        }
+        let mut many = vec![none[0]; lim.rlim_cur as usize + 1];
+        let e = poll_jobs(&mut many, 0).unwrap_err();
+        assert_eq!(e.raw_os_error(), Some(libc::EINVAL));
+    }
+
+    #[test]
+    fn failing_the_remaining_copies_leaves_no_destination() {
+        let dir = std::env::temp_dir().join(format!("crcp-unit-{}-fail", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        fs::create_dir(&dir).unwrap();
+        let task = |i: usize| {
+            let src = dir.join(format!("s{i}"));
+            fs::write(&src, vec![7u8; 100 * i]).unwrap();
+            FileTask {
+                src,
+                dst: dir.join(format!("d{i}")),
+                size: 100 * i as u64,
+            }
+        };
+        let mut c = Crcp::for_tests(&["a", "b"]);
+        let mut opts = c.copy_options();
+        opts.use_module = false;
+        // Hidden names, which only a proper discard removes.
+        opts.unnamed_temp = false;
+        let inflight: Vec<(FileTask, FileCopy)> = (1..3)
+            .map(|i| {
+                let t = task(i);
+                let fc = FileCopy::begin(&t.src, &t.dst, &opts).unwrap();
+                (t, fc)
+            })
+            .collect();
+        let queue: VecDeque<FileTask> = (3..5).map(task).collect();
+        let mut counts = Counts::default();
+        let e = io::Error::from_raw_os_error(libc::ENOMEM);
+        fail_remaining(&mut c, inflight, queue, &mut counts, &e);
+        assert!(c.failed);
+        assert_eq!((counts.files_done, counts.bytes_done), (4, 1000));
+        let mut names: Vec<PathBuf> = fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into())
+            .collect();
+        names.sort();
+        assert_eq!(names, ["s1", "s2", "s3", "s4"].map(PathBuf::from));
+        fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -1,19 +1,69 @@
 // SPDX-License-Identifier: GPL-2.0
 
 //! Entries that are not regular files, made directly while planning (`-R`): symlinks
-//! copied as symlinks (an existing one replaced atomically), FIFOs, sockets and device
-//! nodes recreated, each with the metadata asked for, by path.
+//! copied as symlinks, FIFOs, sockets and device nodes recreated, each with the metadata
+//! asked for, by path. An existing destination is replaced atomically: the new entry is
+//! made at a hidden name beside it and renamed over it once complete.
 
 use crate::{
     report::{errtext, quote},
-    sys::{cstr, lstat, set_times},
+    sys::{cstr, set_times},
     Crcp,
 };
-use std::{fs, io, path::Path};
+use std::{
+    fs, io,
+    path::{Path, PathBuf},
+};
+
+/// Makes a new entry at `dst` with `make`: at `dst` itself when the name is free, else
+/// (`replace`) at a hidden name beside it, [`copy_range::hidden_name`], which always fits
+/// in NAME_MAX, to be renamed over `dst` by [`put_in_place`] once complete. Returns the
+/// path made, or `Ok(None)` when `dst` exists and is to be kept (`-n`).
+fn make_entry(
+    dst: &Path,
+    replace: bool,
+    make: impl Fn(&Path) -> io::Result<()>,
+) -> io::Result<Option<PathBuf>> {
+    match make(dst) {
+        Ok(()) => return Ok(Some(dst.to_path_buf())),
+        Err(e) if e.raw_os_error() != Some(libc::EEXIST) => return Err(e),
+        Err(_) if !replace => return Ok(None),
+        Err(_) => {}
+    }
+    let name = dst.file_name().unwrap_or_default();
+    for _ in 0..100 {
+        let tmp = dst.with_file_name(copy_range::hidden_name(name));
+        match make(&tmp) {
+            Ok(()) => return Ok(Some(tmp)),
+            Err(e) if e.raw_os_error() == Some(libc::EEXIST) => continue,
+            Err(e) => return Err(e),
+        }
+    }
+    Err(io::Error::from_raw_os_error(libc::EEXIST))
+}
+
+/// Renames the entry made at `made` over `dst`, if it is not `dst` already; on failure the
+/// entry is removed and the old `dst` stays.
+fn put_in_place(made: &Path, dst: &Path) -> io::Result<()> {
+    if made == dst {
+        return Ok(());
+    }
+    fs::rename(made, dst).inspect_err(|_| {
+        let _ = fs::remove_file(made);
+    })
+}
+
+/// Whether a failure to chown is an error: as GNU cp's `chown_failure_ok`, always for root,
+/// and for anyone else unless `EPERM` or `EINVAL` (no privilege to give the owner away).
+fn chown_failure_matters(e: &io::Error) -> bool {
+    // SAFETY: A plain system call.
+    let root = unsafe { libc::geteuid() } == 0;
+    root || !matches!(e.raw_os_error(), Some(libc::EPERM) | Some(libc::EINVAL))
+}
 
 impl Crcp {
-    /// Makes `dst` a symlink to what `src` points to, with `src`'s ownership and times
-    /// when preserving them.
+    /// Makes `dst` a symlink to what `src` points to (an existing `dst` replaced
+    /// atomically), with `src`'s ownership and times when preserving them.
     pub(crate) fn copy_symlink(&mut self, src: &Path, dst: &Path, st: &libc::stat) {
         let target = match fs::read_link(src) {
             Ok(t) => t,
@@ -25,37 +75,25 @@ impl Crcp {
                 ))
             }
         };
-        let made = match std::os::unix::fs::symlink(&target, dst) {
-            Err(e) if e.raw_os_error() == Some(libc::EEXIST) && !self.o.no_clobber => {
-                // Replace atomically: a hidden symlink renamed over the old name.
-                let name = dst.file_name().unwrap_or_default().to_string_lossy();
-                let tmp = dst.with_file_name(format!(".#{name}.{}", std::process::id()));
-                let _ = fs::remove_file(&tmp);
-                std::os::unix::fs::symlink(&target, &tmp)
-                    .and_then(|_| fs::rename(&tmp, dst))
-                    .inspect_err(|_| {
-                        let _ = fs::remove_file(&tmp);
-                    })
+        let made = match make_entry(dst, !self.o.no_clobber, |p| {
+            std::os::unix::fs::symlink(&target, p)
+        }) {
+            Ok(Some(p)) => p,
+            Ok(None) => return,
+            Err(e) => {
+                return self.error(format!(
+                    "cannot create symbolic link {}: {}",
+                    quote(dst),
+                    errtext(&e)
+                ))
             }
-            Err(e) if e.raw_os_error() == Some(libc::EEXIST) => return,
-            r => r,
         };
-        if let Err(e) = made {
-            return self.error(format!(
-                "cannot create symbolic link {}: {}",
-                quote(dst),
-                errtext(&e)
-            ));
-        }
-        let c = cstr(dst);
+        let c = cstr(&made);
         if self.o.preserve.ownership {
             // SAFETY: A NUL-terminated path.
             if unsafe { libc::lchown(c.as_ptr(), st.st_uid, st.st_gid) } < 0 {
                 let e = io::Error::last_os_error();
-                // SAFETY: A plain system call.
-                if unsafe { libc::geteuid() } == 0
-                    || !matches!(e.raw_os_error(), Some(libc::EPERM) | Some(libc::EINVAL))
-                {
+                if chown_failure_matters(&e) {
                     self.error(format!(
                         "failed to preserve ownership for {}: {}",
                         quote(dst),
@@ -73,40 +111,90 @@ impl Crcp {
                 ));
             }
         }
-    }
-
-    /// Recreates a FIFO, socket or device node with `mknod(2)`, then its mode, and its
-    /// ownership and times when preserving them.
-    pub(crate) fn copy_special(&mut self, src: &Path, dst: &Path, st: &libc::stat) {
-        if lstat(dst).is_ok() {
-            if self.o.no_clobber {
-                return;
-            }
-            let _ = fs::remove_file(dst);
-        }
-        let c = cstr(dst);
-        // SAFETY: A NUL-terminated path; FIFOs and sockets need no privilege, devices do.
-        if unsafe { libc::mknod(c.as_ptr(), st.st_mode, st.st_rdev) } < 0 {
-            let e = io::Error::last_os_error();
-            return self.error(format!(
-                "cannot create special file {}: {}",
+        if let Err(e) = put_in_place(&made, dst) {
+            self.error(format!(
+                "cannot create symbolic link {}: {}",
                 quote(dst),
                 errtext(&e)
             ));
         }
+    }
+
+    /// Recreates a FIFO, socket or device node with `mknod(2)` (an existing `dst` replaced
+    /// atomically), then its ownership when preserving it, its mode, and its times when
+    /// preserving them; failures reported in GNU cp's words.
+    pub(crate) fn copy_special(&mut self, src: &Path, dst: &Path, st: &libc::stat) {
+        // FIFOs and sockets need no privilege, devices do. Owner-only until the chmod below.
+        let kind = (st.st_mode & libc::S_IFMT) | 0o600;
+        let made = match make_entry(dst, !self.o.no_clobber, |p| {
+            let c = cstr(p);
+            // SAFETY: A NUL-terminated path.
+            if unsafe { libc::mknod(c.as_ptr(), kind, st.st_rdev) } < 0 {
+                return Err(io::Error::last_os_error());
+            }
+            Ok(())
+        }) {
+            Ok(Some(p)) => p,
+            Ok(None) => return,
+            Err(e) => {
+                return self.error(format!(
+                    "cannot create special file {}: {}",
+                    quote(dst),
+                    errtext(&e)
+                ))
+            }
+        };
         // Path-based metadata: opening a device could have side effects.
+        let c = cstr(&made);
         let p = self.o.preserve;
+        // SAFETY: Plain system calls.
+        let (euid, egid) = unsafe { (libc::geteuid(), libc::getegid()) };
+        let mut owner_kept = (st.st_uid == euid, st.st_gid == egid);
+        if p.ownership {
+            // SAFETY: A NUL-terminated path.
+            if unsafe { libc::lchown(c.as_ptr(), st.st_uid, st.st_gid) } == 0 {
+                owner_kept = (true, true);
+            } else {
+                let e = io::Error::last_os_error();
+                if chown_failure_matters(&e) {
+                    self.error(format!(
+                        "failed to preserve ownership for {}: {}",
+                        quote(dst),
+                        errtext(&e)
+                    ));
+                } else {
+                    // As cp: the group alone, when the owner cannot be given.
+                    // SAFETY: As above; -1 keeps the owner.
+                    if unsafe { libc::lchown(c.as_ptr(), u32::MAX, st.st_gid) } == 0 {
+                        owner_kept.1 = true;
+                    }
+                }
+            }
+        }
         let mode = if p.mode {
-            st.st_mode & 0o7777
+            // A set-user-ID (set-group-ID) bit only with the owner (group) it was set for,
+            // as the library does for files.
+            let mut m = st.st_mode & 0o7777;
+            if !owner_kept.0 {
+                m &= !libc::S_ISUID;
+            }
+            if !owner_kept.1 {
+                m &= !libc::S_ISGID;
+            }
+            m
         } else {
             st.st_mode & 0o777 & !self.umask
         };
-        if p.ownership {
-            // SAFETY: A NUL-terminated path.
-            unsafe { libc::lchown(c.as_ptr(), st.st_uid, st.st_gid) };
-        }
         // SAFETY: As above.
-        unsafe { libc::chmod(c.as_ptr(), mode) };
+        if unsafe { libc::chmod(c.as_ptr(), mode) } < 0 {
+            let e = io::Error::last_os_error();
+            let what = if p.mode { "preserving" } else { "setting" };
+            self.error(format!(
+                "{what} permissions for {}: {}",
+                quote(dst),
+                errtext(&e)
+            ));
+        }
         if p.timestamps {
             if let Err(e) = set_times(&c, st, 0) {
                 self.error(format!(
@@ -115,6 +203,13 @@ impl Crcp {
                     errtext(&e)
                 ));
             }
+        }
+        if let Err(e) = put_in_place(&made, dst) {
+            self.error(format!(
+                "cannot create special file {}: {}",
+                quote(dst),
+                errtext(&e)
+            ));
         }
         let _ = src;
     }

@@ -16,6 +16,8 @@ pub(crate) struct Stats {
     mapped: u64,
     unmeasured: u64,
     paths: HashMap<CopyPath, u64>,
+    /// Why `/dev/copy_range` is not used though it may be there (not for a plain absence).
+    module_note: Option<String>,
 }
 
 impl Stats {
@@ -32,7 +34,13 @@ impl Stats {
         *self.paths.entry(rep.path).or_default() += 1;
     }
 
-    /// Prints the summary, three lines on standard output.
+    /// Records why the module could not be used (an error other than its absence).
+    pub(crate) fn module_unavailable(&mut self, why: String) {
+        self.module_note = Some(why);
+    }
+
+    /// Prints the summary, three lines on standard output, and a fourth saying why the
+    /// module was not used if it could not be opened.
     pub(crate) fn print(&self, elapsed: Duration) {
         let secs = elapsed.as_secs_f64();
         println!(
@@ -64,5 +72,8 @@ impl Stats {
             n(CopyPath::CopyFileRange),
             n(CopyPath::ReadWrite)
         );
+        if let Some(why) = &self.module_note {
+            println!("crcp: module not used: {why}");
+        }
     }
 }

@@ -405,3 +405,287 @@ fn killed_or_interrupted_copies_leave_no_partial_destination() {
         }
     }
 }
+
+/// Sets `user.crcp` on `p`; false where the filesystem has no user attributes.
+fn set_user_xattr(p: &Path, value: &[u8]) -> bool {
+    let c = CString::new(p.as_os_str().as_bytes()).unwrap();
+    // SAFETY: NUL-terminated names and a readable value.
+    unsafe {
+        libc::setxattr(
+            c.as_ptr(),
+            c"user.crcp".as_ptr(),
+            value.as_ptr() as *const libc::c_void,
+            value.len(),
+            0,
+        ) == 0
+    }
+}
+
+fn user_xattr(p: &Path) -> Option<Vec<u8>> {
+    let c = CString::new(p.as_os_str().as_bytes()).unwrap();
+    let mut buf = [0u8; 256];
+    // SAFETY: NUL-terminated names and a writable buffer.
+    let n = unsafe {
+        libc::getxattr(
+            c.as_ptr(),
+            c"user.crcp".as_ptr(),
+            buf.as_mut_ptr() as *mut libc::c_void,
+            buf.len(),
+        )
+    };
+    (n >= 0).then(|| buf[..n as usize].to_vec())
+}
+
+#[test]
+fn p_adds_to_what_archive_or_preserve_asked_for() {
+    // GNU cp: -p is --preserve=mode,ownership,timestamps added to the set, in any order.
+    let d = TestDir::new("padds");
+    fs::write(d.path("f"), b"data").unwrap();
+    if !set_user_xattr(&d.path("f"), b"kept") {
+        eprintln!("skipped: no user.* attributes here");
+        return;
+    }
+    fs::set_permissions(d.path("f"), fs::Permissions::from_mode(0o640)).unwrap();
+    set_times(&d.path("f"), 1_234_567_890, 123);
+    for (i, args) in [
+        &["-a", "-p"][..],
+        &["-ap"],
+        &["--archive", "--preserve"],
+        &["--preserve=xattr", "-p"],
+        &["-p", "--preserve=xattr"],
+        &["--preserve=xattr", "--preserve"],
+    ]
+    .iter()
+    .enumerate()
+    {
+        let g = format!("g{i}");
+        let o = crcp(&d, &[args, &["f", &g][..]].concat());
+        assert_eq!(o.status.code(), Some(0), "{args:?}: {}", stderr(&o));
+        let g = d.path(&g);
+        assert_eq!(user_xattr(&g).as_deref(), Some(&b"kept"[..]), "{args:?}");
+        let m = fs::metadata(&g).unwrap();
+        assert_eq!(m.mode() & 0o7777, 0o640, "{args:?}");
+        assert_eq!(
+            (m.mtime(), m.mtime_nsec()),
+            (1_234_567_890, 123),
+            "{args:?}"
+        );
+    }
+}
+
+/// A name of `len` bytes.
+fn long_name(prefix: &str, len: usize) -> String {
+    format!("{prefix}{}", "n".repeat(len - prefix.len()))
+}
+
+#[test]
+fn replacing_long_names_stays_within_name_max() {
+    // The temporary name of an atomic replace must fit in NAME_MAX (255) too.
+    let d = TestDir::new("longname");
+    fs::create_dir(d.path("src")).unwrap();
+    fs::create_dir(d.path("dst")).unwrap();
+    let link = long_name("l", 250);
+    let fifo = long_name("p", 250);
+    std::os::unix::fs::symlink("new", d.path("src").join(&link)).unwrap();
+    std::os::unix::fs::symlink("old", d.path("dst").join(&link)).unwrap();
+    let c = CString::new(d.path("src").join(&fifo).as_os_str().as_bytes()).unwrap();
+    // SAFETY: A NUL-terminated path.
+    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o640) }, 0);
+    fs::write(d.path("dst").join(&fifo), b"old").unwrap();
+    for name in [&link, &fifo] {
+        let (s, t) = (format!("src/{name}"), format!("dst/{name}"));
+        let o = crcp(&d, &["-R", &s, &t]);
+        assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+        assert_eq!(stderr(&o), "");
+    }
+    assert_eq!(
+        fs::read_link(d.path("dst").join(&link)).unwrap(),
+        Path::new("new")
+    );
+    let m = fs::symlink_metadata(d.path("dst").join(&fifo)).unwrap();
+    assert!(std::os::unix::fs::FileTypeExt::is_fifo(&m.file_type()));
+    let mut names: Vec<String> = fs::read_dir(d.path("dst"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    assert_eq!(names, [link, fifo], "a temporary name was left behind");
+}
+
+/// Runs crcp as `nobody` in a private mount namespace whose `/dev/copy_range` exists but
+/// cannot be opened (`EACCES`). None where that cannot be set up (not root).
+fn crcp_with_unopenable_device(dir: &TestDir, args: &[&str]) -> Option<Output> {
+    if !is_root() {
+        return None;
+    }
+    let script = "mount -t tmpfs crcp-test /dev && : >/dev/copy_range && \
+                  chmod 0 /dev/copy_range && \
+                  exec setpriv --reuid=65534 --regid=65534 --clear-groups -- \"$0\" \"$@\"";
+    let o = Command::new("unshare")
+        .args([
+            "--mount",
+            "--propagation",
+            "private",
+            "--",
+            "sh",
+            "-c",
+            script,
+            CRCP,
+        ])
+        .args(args)
+        .current_dir(&dir.0)
+        .output()
+        .ok()?;
+    if String::from_utf8_lossy(&o.stderr).contains("unshare:")
+        || String::from_utf8_lossy(&o.stderr).contains("mount:")
+    {
+        return None;
+    }
+    Some(o)
+}
+
+#[test]
+fn an_unopenable_device_means_no_module() {
+    // An accelerator that is there but refuses us is no reason to fail a copy: crcp copies
+    // without it, and says so only under --stats.
+    let d = TestDir::new("nodev");
+    let src = d.path("src");
+    fs::create_dir_all(src.join("sub")).unwrap();
+    fs::set_permissions(src.join("sub"), fs::Permissions::from_mode(0o705)).unwrap();
+    std::os::unix::fs::symlink("nowhere", src.join("sub/link")).unwrap();
+    fs::set_permissions(&src, fs::Permissions::from_mode(0o555)).unwrap();
+    // Symlinks and directories only: no file for the device to copy.
+    let Some(o) = crcp_with_unopenable_device(&d, &["-R", "src", "dst"]) else {
+        eprintln!("skipped: needs root and mount namespaces");
+        return;
+    };
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_eq!(stderr(&o), "");
+    let m = |p: &str| fs::symlink_metadata(d.path(p)).unwrap().mode() & 0o7777;
+    assert_eq!(m("dst"), 0o555);
+    assert_eq!(m("dst/sub"), 0o705);
+    assert_eq!(
+        fs::read_link(d.path("dst/sub/link")).unwrap(),
+        Path::new("nowhere")
+    );
+    // With a file, and --stats: the fallback copies it, and the summary says why.
+    fs::write(d.path("file"), b"data").unwrap();
+    fs::set_permissions(d.path("file"), fs::Permissions::from_mode(0o644)).unwrap();
+    let o = crcp_with_unopenable_device(&d, &["--stats", "file", "copy"]).unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_eq!(stderr(&o), "");
+    assert_eq!(fs::read(d.path("copy")).unwrap(), b"data");
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        out.contains("crcp: module not used: cannot open /dev/copy_range: Permission denied\n"),
+        "{out}"
+    );
+    assert!(out.contains("paths: module 0"), "{out}");
+}
+
+#[test]
+fn an_interrupted_tree_copy_still_sets_directory_modes() {
+    let d = TestDir::new("intdirs");
+    let src = d.path("src");
+    fs::create_dir(&src).unwrap();
+    let total = big_file(&src.join("big"));
+    fs::set_permissions(&src, fs::Permissions::from_mode(0o555)).unwrap();
+    let mut child = Command::new(CRCP)
+        .args(["-R", "--reflink=never", "src", "dst"])
+        .current_dir(&d.0)
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let caught = wait_until_copying(child.id(), total);
+    // SAFETY: Signals our own child.
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    let status = child.wait().unwrap();
+    assert!(caught, "the copy ended before it could be interrupted");
+    assert_eq!(status.signal(), Some(libc::SIGINT), "{status:?}");
+    assert!(!d.path("dst/big").exists());
+    let m = fs::metadata(d.path("dst")).unwrap();
+    assert_eq!(
+        m.mode() & 0o7777,
+        0o555,
+        "the directory kept its working mode"
+    );
+    fs::set_permissions(&src, fs::Permissions::from_mode(0o755)).unwrap();
+}
+
+#[test]
+fn unreadable_directory_is_cannot_access_and_the_rest_still_copies() {
+    let d = TestDir::new("unreadabledir");
+    let src = d.path("src");
+    fs::create_dir_all(src.join("sub")).unwrap();
+    fs::write(src.join("a"), b"a").unwrap();
+    fs::write(src.join("sub/hidden"), b"h").unwrap();
+    fs::write(src.join("z"), b"z").unwrap();
+    for f in ["a", "z"] {
+        fs::set_permissions(src.join(f), fs::Permissions::from_mode(0o644)).unwrap();
+    }
+    fs::set_permissions(src.join("sub"), fs::Permissions::from_mode(0o300)).unwrap();
+    let o = crcp_unprivileged(&d, &["-R", "src", "dst"]);
+    assert_eq!(o.status.code(), Some(1));
+    // GNU cp's words for a directory it cannot list (savedir failing to open or to read).
+    assert_eq!(
+        stderr(&o),
+        "crcp: cannot access 'src/sub': Permission denied\n"
+    );
+    assert_eq!(fs::read(d.path("dst/a")).unwrap(), b"a");
+    assert_eq!(fs::read(d.path("dst/z")).unwrap(), b"z");
+    let m = fs::metadata(d.path("dst/sub")).unwrap();
+    assert_eq!(m.mode() & 0o7777, 0o300);
+}
+
+/// Runs crcp as root of a new user namespace in which only our own uid is mapped (to 0):
+/// owners outside it cannot be given, and chown says `EINVAL` even to root. None where user
+/// namespaces are not allowed.
+fn crcp_in_user_namespace(dir: &TestDir, args: &[&str]) -> Option<Output> {
+    let o = Command::new("unshare")
+        .args(["--user", "--map-root-user", "--", CRCP])
+        .args(args)
+        .current_dir(&dir.0)
+        .output()
+        .ok()?;
+    if String::from_utf8_lossy(&o.stderr).starts_with("unshare:") {
+        return None;
+    }
+    Some(o)
+}
+
+#[test]
+fn ownership_failures_of_special_files_are_reported_as_for_symlinks() {
+    // GNU cp (chown_failure_ok): a failure to chown is an error for root; for anyone else
+    // EPERM and EINVAL are silent.
+    let d = TestDir::new("specialown");
+    let src = d.path("src");
+    fs::create_dir(&src).unwrap();
+    let fifo = CString::new(src.join("fifo").as_os_str().as_bytes()).unwrap();
+    // SAFETY: A NUL-terminated path.
+    assert_eq!(unsafe { libc::mkfifo(fifo.as_ptr(), 0o644) }, 0);
+    std::os::unix::fs::symlink("fifo", src.join("link")).unwrap();
+    if !is_root() {
+        eprintln!("skipped: needs root to give the sources another owner");
+        return;
+    }
+    for p in ["fifo", "link"] {
+        std::os::unix::fs::lchown(src.join(p), Some(1234), Some(1234)).unwrap();
+    }
+    // Not root: silent, and the copies are there.
+    let o = crcp_unprivileged(&d, &["-R", "-p", "src", "quiet"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_eq!(stderr(&o), "");
+    assert!(fs::symlink_metadata(d.path("quiet/fifo")).is_ok());
+    assert!(fs::symlink_metadata(d.path("quiet/link")).is_ok());
+    // Root (of a user namespace) where the owner cannot be given: an error for each.
+    let Some(o) = crcp_in_user_namespace(&d, &["-R", "--preserve=ownership", "src", "dst"]) else {
+        eprintln!("skipped: needs user namespaces");
+        return;
+    };
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert_eq!(
+        stderr(&o),
+        "crcp: failed to preserve ownership for 'dst/fifo': Invalid argument\n\
+         crcp: failed to preserve ownership for 'dst/link': Invalid argument\n"
+    );
+}
