@@ -103,7 +103,7 @@ impl Crcp {
                 size: st.st_size as u64,
             }),
             libc::S_IFLNK => self.copy_symlink(src, dst, &st),
-            _ if self.o.recursive => self.copy_special(src, dst, &st),
+            _ if self.o.recursive => self.copy_special(dst, &st),
             _ => self.error(format!(
                 "cannot copy special file {}: only regular files are copied without -R",
                 quote(src)

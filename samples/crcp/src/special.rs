@@ -11,6 +11,7 @@ use crate::{
     Crcp,
 };
 use std::{
+    ffi::CString,
     fs, io,
     path::{Path, PathBuf},
 };
@@ -61,7 +62,52 @@ fn chown_failure_matters(e: &io::Error) -> bool {
     root || !matches!(e.raw_os_error(), Some(libc::EPERM) | Some(libc::EINVAL))
 }
 
+/// Whether an entry we make has `st`'s owner and group without a chown: (owner, group).
+fn owned_by_us(st: &libc::stat) -> (bool, bool) {
+    // SAFETY: Plain system calls.
+    let (euid, egid) = unsafe { (libc::geteuid(), libc::getegid()) };
+    (st.st_uid == euid, st.st_gid == egid)
+}
+
 impl Crcp {
+    /// Gives the entry at `c` (named `dst` in messages) `st`'s owner and group, without
+    /// following a symlink. As GNU cp: a failure is reported where [`chown_failure_matters`],
+    /// and otherwise the group alone is tried. Returns whether the owner and the group are now
+    /// `st`'s, for the set-ID bits.
+    fn preserve_ownership(&mut self, c: &CString, dst: &Path, st: &libc::stat) -> (bool, bool) {
+        // SAFETY: A NUL-terminated path.
+        if unsafe { libc::lchown(c.as_ptr(), st.st_uid, st.st_gid) } == 0 {
+            return (true, true);
+        }
+        let e = io::Error::last_os_error();
+        let mut kept = owned_by_us(st);
+        if chown_failure_matters(&e) {
+            self.error(format!(
+                "failed to preserve ownership for {}: {}",
+                quote(dst),
+                errtext(&e)
+            ));
+            return kept;
+        }
+        // SAFETY: As above; -1 keeps the owner.
+        if unsafe { libc::lchown(c.as_ptr(), u32::MAX, st.st_gid) } == 0 {
+            kept.1 = true;
+        }
+        kept
+    }
+
+    /// Gives the entry at `c` (named `dst` in messages) `st`'s access and modification times,
+    /// without following a symlink.
+    fn preserve_times(&mut self, c: &CString, dst: &Path, st: &libc::stat) {
+        if let Err(e) = set_times(c, st, libc::AT_SYMLINK_NOFOLLOW) {
+            self.error(format!(
+                "preserving times for {}: {}",
+                quote(dst),
+                errtext(&e)
+            ));
+        }
+    }
+
     /// Makes `dst` a symlink to what `src` points to (an existing `dst` replaced
     /// atomically), with `src`'s ownership and times when preserving them.
     pub(crate) fn copy_symlink(&mut self, src: &Path, dst: &Path, st: &libc::stat) {
@@ -90,26 +136,10 @@ impl Crcp {
         };
         let c = cstr(&made);
         if self.o.preserve.ownership {
-            // SAFETY: A NUL-terminated path.
-            if unsafe { libc::lchown(c.as_ptr(), st.st_uid, st.st_gid) } < 0 {
-                let e = io::Error::last_os_error();
-                if chown_failure_matters(&e) {
-                    self.error(format!(
-                        "failed to preserve ownership for {}: {}",
-                        quote(dst),
-                        errtext(&e)
-                    ));
-                }
-            }
+            self.preserve_ownership(&c, dst, st);
         }
         if self.o.preserve.timestamps {
-            if let Err(e) = set_times(&c, st, libc::AT_SYMLINK_NOFOLLOW) {
-                self.error(format!(
-                    "preserving times for {}: {}",
-                    quote(dst),
-                    errtext(&e)
-                ));
-            }
+            self.preserve_times(&c, dst, st);
         }
         if let Err(e) = put_in_place(&made, dst) {
             self.error(format!(
@@ -123,7 +153,7 @@ impl Crcp {
     /// Recreates a FIFO, socket or device node with `mknod(2)` (an existing `dst` replaced
     /// atomically), then its ownership when preserving it, its mode, and its times when
     /// preserving them; failures reported in GNU cp's words.
-    pub(crate) fn copy_special(&mut self, src: &Path, dst: &Path, st: &libc::stat) {
+    pub(crate) fn copy_special(&mut self, dst: &Path, st: &libc::stat) {
         // FIFOs and sockets need no privilege, devices do. Owner-only until the chmod below.
         let kind = (st.st_mode & libc::S_IFMT) | 0o600;
         let made = match make_entry(dst, !self.o.no_clobber, |p| {
@@ -147,30 +177,11 @@ impl Crcp {
         // Path-based metadata: opening a device could have side effects.
         let c = cstr(&made);
         let p = self.o.preserve;
-        // SAFETY: Plain system calls.
-        let (euid, egid) = unsafe { (libc::geteuid(), libc::getegid()) };
-        let mut owner_kept = (st.st_uid == euid, st.st_gid == egid);
-        if p.ownership {
-            // SAFETY: A NUL-terminated path.
-            if unsafe { libc::lchown(c.as_ptr(), st.st_uid, st.st_gid) } == 0 {
-                owner_kept = (true, true);
-            } else {
-                let e = io::Error::last_os_error();
-                if chown_failure_matters(&e) {
-                    self.error(format!(
-                        "failed to preserve ownership for {}: {}",
-                        quote(dst),
-                        errtext(&e)
-                    ));
-                } else {
-                    // As cp: the group alone, when the owner cannot be given.
-                    // SAFETY: As above; -1 keeps the owner.
-                    if unsafe { libc::lchown(c.as_ptr(), u32::MAX, st.st_gid) } == 0 {
-                        owner_kept.1 = true;
-                    }
-                }
-            }
-        }
+        let owner_kept = if p.ownership {
+            self.preserve_ownership(&c, dst, st)
+        } else {
+            owned_by_us(st)
+        };
         let mode = if p.mode {
             // A set-user-ID (set-group-ID) bit only with the owner (group) it was set for,
             // as the library does for files.
@@ -196,13 +207,7 @@ impl Crcp {
             ));
         }
         if p.timestamps {
-            if let Err(e) = set_times(&c, st, 0) {
-                self.error(format!(
-                    "preserving times for {}: {}",
-                    quote(dst),
-                    errtext(&e)
-                ));
-            }
+            self.preserve_times(&c, dst, st);
         }
         if let Err(e) = put_in_place(&made, dst) {
             self.error(format!(
@@ -211,6 +216,5 @@ impl Crcp {
                 errtext(&e)
             ));
         }
-        let _ = src;
     }
 }
