@@ -84,6 +84,12 @@ pub struct Job {
     fd: OwnedFd,
 }
 
+/// `timeout` in `poll(2)`'s milliseconds, rounded up and capped at its largest.
+fn poll_timeout_ms(timeout: Duration) -> i32 {
+    let ms = timeout.as_nanos().div_ceil(1_000_000);
+    ms.min(i32::MAX as u128) as i32
+}
+
 impl Job {
     /// Wraps a job descriptor returned by a submit ioctl.
     pub fn from_owned(fd: OwnedFd) -> Self {
@@ -144,15 +150,17 @@ impl Job {
         self.status_ioctl(sys::COPY_RANGE_JOB_IOC_WAIT)
     }
 
-    /// Waits at most `timeout` for the job to end (with `poll(2)`): `Some(final status)` if it
-    /// has, `None` if it is still running. A signal ends the wait early with `None`.
+    /// Waits at most `timeout` for the job to end (with `poll(2)`, whose unit is the
+    /// millisecond: a timeout between two whole milliseconds is rounded up, never down to no
+    /// wait at all): `Some(final status)` if it has, `None` if it is still running. A signal
+    /// ends the wait early with `None`.
     pub fn wait_timeout(&self, timeout: Duration) -> io::Result<Option<JobStatus>> {
         let mut pfd = libc::pollfd {
             fd: self.fd.as_raw_fd(),
             events: libc::POLLIN,
             revents: 0,
         };
-        let ms = timeout.as_millis().min(i32::MAX as u128) as i32;
+        let ms = poll_timeout_ms(timeout);
         // SAFETY: One valid `pollfd`.
         let ret = unsafe { libc::poll(&mut pfd, 1, ms) };
         if ret < 0 {
@@ -201,5 +209,20 @@ impl IntoRawFd for Job {
 impl From<Job> for OwnedFd {
     fn from(job: Job) -> OwnedFd {
         job.fd
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn poll_timeouts_round_up_to_the_millisecond() {
+        assert_eq!(poll_timeout_ms(Duration::ZERO), 0);
+        assert_eq!(poll_timeout_ms(Duration::from_nanos(1)), 1);
+        assert_eq!(poll_timeout_ms(Duration::from_micros(500)), 1);
+        assert_eq!(poll_timeout_ms(Duration::from_millis(2)), 2);
+        assert_eq!(poll_timeout_ms(Duration::from_micros(2001)), 3);
+        assert_eq!(poll_timeout_ms(Duration::from_secs(u64::MAX)), i32::MAX);
     }
 }
