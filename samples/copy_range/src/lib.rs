@@ -328,6 +328,11 @@ impl CopyRange {
     /// Copies many ranges between the same two files synchronously (`COPY_RANGE_IOC_COPYV`),
     /// in order, stopping at the first that comes up short. At most
     /// [`sys::COPY_RANGE_VEC_MAX_SEGS`] segments; destination ranges must not overlap.
+    ///
+    /// Like every synchronous call, one call moves at most `MAX_RW_COUNT` bytes (just under
+    /// 2 GiB) in all, so a larger vector comes back short: `done_segs` whole segments, and
+    /// `copied` bytes, of which those past the whole segments are the start of the next one.
+    /// Resume from there, or use [`submit_vec`](Self::submit_vec), whose job has no cap.
     pub fn copy_vec(
         &self,
         src: &impl AsFd,
