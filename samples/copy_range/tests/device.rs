@@ -835,9 +835,9 @@ fn commit_batch_of_module_jobs_across_filesystems() {
     let mut want = Vec::new();
     for (i, dir) in [&btrfs, &ext4, &btrfs, &ext4].into_iter().enumerate() {
         let data = pattern(100 * KIB + i as u64, 30 + i as u64);
-        file_with(&dir.path("src"), &data);
-        let mut fc =
-            FileCopy::begin(&dir.path("src"), &dir.path(&format!("dst{i}")), &opts).unwrap();
+        let src = dir.path(&format!("src{i}"));
+        file_with(&src, &data);
+        let mut fc = FileCopy::begin(&src, &dir.path(&format!("dst{i}")), &opts).unwrap();
         fc.submit(&dev).unwrap();
         fc.job().unwrap().wait().unwrap();
         copies.push(fc);
