@@ -1,12 +1,12 @@
 // SPDX-License-Identifier: GPL-2.0
 
 //! `copyfile` without the module (stock kernel, `use_module: false`): each policy's path and
-//! errors, atomic creation, holes, metadata, cancellation. Runs as any user; the ownership
+//! errors, atomic creation, holes, metadata, cancellation, batched commits. Runs as any user; the ownership
 //! check needs root and says so when it is skipped.
 
 use copy_range::{
-    copyfile, error_errno, error_stage, CancelToken, CopyOptions, CopyPath, Create, Preserve,
-    Reflink, Stage,
+    copyfile, error_errno, error_stage, CancelToken, CopyOptions, CopyPath, Create, FileCopy,
+    Preserve, Reflink, Stage,
 };
 use std::{
     ffi::CString,
@@ -505,5 +505,192 @@ fn empty_files_copy_on_every_policy_that_can() {
         let rep = copyfile(&d.path("src"), &dst, &opts(r)).unwrap();
         assert_eq!(rep.bytes, 0);
         assert_eq!(fs::metadata(&dst).unwrap().len(), 0);
+    }
+}
+
+/// Begins and runs (without the module) a copy of `src` to `dst`.
+fn begun(src: &Path, dst: &Path, o: &CopyOptions) -> FileCopy {
+    let mut fc = FileCopy::begin(src, dst, o).unwrap();
+    fc.run(None).unwrap();
+    fc
+}
+
+#[test]
+fn a_batch_links_every_copy_with_its_data_and_metadata() {
+    use std::os::unix::fs::PermissionsExt;
+    for unnamed in [true, false] {
+        let d = TestDir::new("batch");
+        let o = CopyOptions {
+            preserve: Preserve {
+                mode: true,
+                timestamps: true,
+                ..Preserve::NONE
+            },
+            unnamed_temp: unnamed,
+            ..opts(Reflink::Auto)
+        };
+        let replace = CopyOptions {
+            create: Create::Replace,
+            ..o.clone()
+        };
+        // The third replaces an existing file, the fourth skips the sync.
+        fs::write(d.path("d2"), b"old").unwrap();
+        let mut copies = Vec::new();
+        for i in 0..5u8 {
+            let src = d.path(&format!("s{i}"));
+            fs::write(&src, pattern(1000 * i as usize + 1, i)).unwrap();
+            fs::set_permissions(&src, fs::Permissions::from_mode(0o600 + i as u32)).unwrap();
+            set_times(
+                &src,
+                (1_000_000_000, i as i64),
+                (1_100_000_000 + i as i64, 7),
+            );
+            let o = match i {
+                2 => replace.clone(),
+                3 => CopyOptions {
+                    fsync: false,
+                    ..o.clone()
+                },
+                _ => o.clone(),
+            };
+            copies.push(begun(&src, &d.path(&format!("d{i}")), &o));
+        }
+        let visible: Vec<String> = d
+            .names()
+            .into_iter()
+            .filter(|n| !n.starts_with(".#"))
+            .collect();
+        assert_eq!(
+            visible,
+            ["d2", "s0", "s1", "s2", "s3", "s4"],
+            "visible before the commit"
+        );
+        assert_eq!(fs::read(d.path("d2")).unwrap(), b"old");
+        let results = FileCopy::commit_batch(copies);
+        assert_eq!(results.len(), 5);
+        for (i, r) in results.into_iter().enumerate() {
+            let r = r.unwrap();
+            assert_eq!(r.bytes, 1000 * i as u64 + 1);
+            assert_eq!(r.unnamed_temp, unnamed);
+            let dst = d.path(&format!("d{i}"));
+            assert_eq!(fs::read(&dst).unwrap(), pattern(1000 * i + 1, i as u8));
+            let m = fs::metadata(&dst).unwrap();
+            assert_eq!(m.mode() & 0o7777, 0o600 + i as u32);
+            assert_eq!((m.mtime(), m.mtime_nsec()), (1_100_000_000 + i as i64, 7));
+        }
+        assert_eq!(
+            d.names(),
+            ["d0", "d1", "d2", "d3", "d4", "s0", "s1", "s2", "s3", "s4"]
+        );
+        // An empty batch is nothing to do.
+        assert!(FileCopy::commit_batch(Vec::new()).is_empty());
+    }
+}
+
+#[test]
+fn a_failing_member_of_a_batch_fails_alone() {
+    for unnamed in [true, false] {
+        let d = TestDir::new("batch-fail");
+        let o = CopyOptions {
+            unnamed_temp: unnamed,
+            ..opts(Reflink::Never)
+        };
+        for i in 0..3u8 {
+            fs::write(d.path(&format!("s{i}")), pattern(5000, i)).unwrap();
+        }
+        let copies: Vec<FileCopy> = (0..3)
+            .map(|i| begun(&d.path(&format!("s{i}")), &d.path(&format!("d{i}")), &o))
+            .collect();
+        // Under Exclusive, a destination that appears after begin wins.
+        fs::write(d.path("d1"), b"theirs").unwrap();
+        let results = FileCopy::commit_batch(copies);
+        let e = results[1].as_ref().unwrap_err();
+        assert_eq!(error_errno(e), Some(libc::EEXIST), "{e}");
+        assert_eq!(error_stage(e), Some(Stage::Link));
+        assert!(results[0].is_ok() && results[2].is_ok(), "{results:?}");
+        assert_eq!(fs::read(d.path("d0")).unwrap(), pattern(5000, 0));
+        assert_eq!(fs::read(d.path("d1")).unwrap(), b"theirs");
+        assert_eq!(fs::read(d.path("d2")).unwrap(), pattern(5000, 2));
+        assert_eq!(d.names(), ["d0", "d1", "d2", "s0", "s1", "s2"]);
+    }
+}
+
+#[test]
+fn a_cancel_before_a_batch_commits_nothing() {
+    let d = TestDir::new("batch-cancel");
+    let token = CancelToken::new();
+    let o = CopyOptions {
+        cancel: Some(token.clone()),
+        unnamed_temp: false,
+        ..opts(Reflink::Never)
+    };
+    fs::write(d.path("s"), pattern(5000, 1)).unwrap();
+    let copies = vec![
+        begun(&d.path("s"), &d.path("a"), &o),
+        begun(&d.path("s"), &d.path("b"), &o),
+    ];
+    token.cancel();
+    for r in FileCopy::commit_batch(copies) {
+        assert_eq!(error_errno(&r.unwrap_err()), Some(libc::ECANCELED));
+    }
+    assert_eq!(d.names(), ["s"]);
+}
+
+#[test]
+fn dropping_uncommitted_copies_leaves_nothing() {
+    let d = TestDir::new("batch-drop");
+    fs::write(d.path("s"), pattern(5000, 1)).unwrap();
+    fs::write(d.path("b"), b"old").unwrap();
+    let mut copies = Vec::new();
+    for (name, unnamed, create) in [
+        ("a", true, Create::Exclusive),
+        ("b", true, Create::Replace),
+        ("c", false, Create::Exclusive),
+        ("b", false, Create::Replace),
+    ] {
+        let o = CopyOptions {
+            unnamed_temp: unnamed,
+            create,
+            ..opts(Reflink::Never)
+        };
+        copies.push(begun(&d.path("s"), &d.path(name), &o));
+    }
+    assert_eq!(
+        d.names().len(),
+        4,
+        "two hidden temporaries: {:?}",
+        d.names()
+    );
+    drop(copies);
+    assert_eq!(d.names(), ["b", "s"]);
+    assert_eq!(fs::read(d.path("b")).unwrap(), b"old");
+}
+
+#[test]
+fn sharing_is_measured_only_on_request() {
+    let d = TestDir::new("measure");
+    fs::write(d.path("s"), pattern(100_000, 1)).unwrap();
+    let o = CopyOptions {
+        measure_sharing: false,
+        ..opts(Reflink::Never)
+    };
+    let r = copyfile(&d.path("s"), &d.path("a"), &o).unwrap();
+    assert!(!r.shared_measured);
+    assert_eq!((r.bytes_mapped, r.bytes_shared), (None, Some(0)));
+    let o = CopyOptions {
+        reflink: Reflink::Auto,
+        ..o
+    };
+    let r = FileCopy::commit_batch(vec![begun(&d.path("s"), &d.path("b"), &o)])
+        .pop()
+        .unwrap()
+        .unwrap();
+    assert!(!r.shared_measured);
+    assert_eq!((r.bytes_mapped, r.bytes_shared), (None, None));
+    // On by default, where the filesystem has FIEMAP (not tmpfs).
+    let r = copyfile(&d.path("s"), &d.path("c"), &opts(Reflink::Never)).unwrap();
+    if let Ok(sum) = copy_range::fiemap_summary(&fs::File::open(d.path("c")).unwrap()) {
+        assert!(r.shared_measured);
+        assert_eq!(r.bytes_mapped, Some(sum.mapped));
     }
 }

@@ -14,8 +14,8 @@
 //!   make vm CMD="$PWD/tools/testing/vm/library_test.sh $PWD/samples/target/release/deps/device-<hash>"
 
 use copy_range::{
-    fiemap_summary, CopyRange, ExtentSummary, Job, JobState, JobStatus, Segment, Sharing,
-    VecCopied, DEVICE_PATH,
+    error_errno, fiemap_summary, CopyOptions, CopyPath, CopyRange, ExtentSummary, FileCopy, Job,
+    JobState, JobStatus, Reflink, Segment, Sharing, VecCopied, DEVICE_PATH,
 };
 use std::{
     fs::{self, File, OpenOptions},
@@ -816,4 +816,60 @@ fn dropping_a_running_job_stops_it() {
     assert!((got.len() as u64) < BIG, "the job ran to the end");
     assert!(got.len() as u64 >= running.copied);
     assert_same("prefix", &got, &data[..got.len()]);
+}
+
+#[test]
+#[ignore = "needs /dev/copy_range: run in the VM by tools/testing/vm/library_test.sh"]
+fn commit_batch_of_module_jobs_across_filesystems() {
+    let Some((dev, btrfs)) = setup(Fs::Btrfs, "batch") else {
+        return;
+    };
+    let Some((_, ext4)) = setup(Fs::Ext4, "batch") else {
+        return;
+    };
+    let opts = CopyOptions {
+        reflink: Reflink::Auto,
+        ..CopyOptions::default()
+    };
+    let mut copies = Vec::new();
+    let mut want = Vec::new();
+    for (i, dir) in [&btrfs, &ext4, &btrfs, &ext4].into_iter().enumerate() {
+        let data = pattern(100 * KIB + i as u64, 30 + i as u64);
+        let src = dir.path(&format!("src{i}"));
+        file_with(&src, &data);
+        let mut fc = FileCopy::begin(&src, &dir.path(&format!("dst{i}")), &opts).unwrap();
+        fc.submit(&dev).unwrap();
+        fc.job().unwrap().wait().unwrap();
+        copies.push(fc);
+        want.push(data);
+    }
+    // A job still running fails alone (EBUSY), and is discarded.
+    let big = pattern(BIG, 35);
+    file_with(&btrfs.path("big"), &big);
+    let never = CopyOptions {
+        reflink: Reflink::Never,
+        ..opts.clone()
+    };
+    let mut fc = FileCopy::begin(&btrfs.path("big"), &btrfs.path("bigdst"), &never).unwrap();
+    fc.submit(&dev).unwrap();
+    copies.insert(2, fc);
+    let results = FileCopy::commit_batch(copies);
+    assert_eq!(results.len(), 5);
+    match &results[2] {
+        // Under TCG the job is still running; on a fast machine it may be done.
+        Err(e) => assert_eq!(error_errno(e), Some(libc::EBUSY), "{e}"),
+        Ok(r) => assert_eq!(r.bytes, BIG),
+    }
+    let ok: Vec<_> = results
+        .into_iter()
+        .enumerate()
+        .filter(|(i, _)| *i != 2)
+        .map(|(_, r)| r.unwrap())
+        .collect();
+    for (i, (r, dir)) in ok.iter().zip([&btrfs, &ext4, &btrfs, &ext4]).enumerate() {
+        assert_eq!(r.path, CopyPath::Module);
+        assert_eq!(r.bytes, want[i].len() as u64);
+        let got = fs::read(dir.path(&format!("dst{i}"))).unwrap();
+        assert_same(&format!("dst{i}"), &got, &want[i]);
+    }
 }

@@ -80,6 +80,7 @@ fn main() -> ExitCode {
         libc::umask(m);
         m
     };
+    sys::raise_nofile_limit();
     let bar = Arc::new(Bar::new(io::stderr().is_terminal()));
     let mut c = Crcp::new(o, umask as u32, bar);
     let mut operands = c.o.operands.clone();

@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0
 
 //! Path-based system calls that std lacks (or hides behind `Metadata`): `lstat` with the
-//! raw `struct stat`, C strings of paths, and `utimensat` with nanoseconds.
+//! raw `struct stat`, C strings of paths, and `utimensat` with nanoseconds; and the limit
+//! on open descriptors.
 
 use std::{ffi::CString, io, os::unix::ffi::OsStrExt, path::Path};
 
@@ -40,4 +41,34 @@ pub(crate) fn set_times(c: &CString, st: &libc::stat, flags: i32) -> io::Result<
         return Err(io::Error::last_os_error());
     }
     Ok(())
+}
+
+/// Raises the soft limit on open descriptors (`RLIMIT_NOFILE`) to the hard limit: every
+/// copy waiting to be committed holds descriptors. crcp uses poll(2), never select(2), so
+/// descriptors above 1024 are fine.
+pub(crate) fn raise_nofile_limit() {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: Plain system calls on a valid `rlimit`.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) == 0 && lim.rlim_cur < lim.rlim_max {
+            lim.rlim_cur = lim.rlim_max;
+            libc::setrlimit(libc::RLIMIT_NOFILE, &lim);
+        }
+    }
+}
+
+/// The soft limit on open descriptors.
+pub(crate) fn nofile_limit() -> u64 {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: A plain system call filling `lim`.
+    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) } != 0 {
+        return 1024;
+    }
+    lim.rlim_cur
 }
