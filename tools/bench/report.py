@@ -133,7 +133,8 @@ def tree_section(rows):
             f"median of {'/'.join(map(str, runs)) or 0} runs; seconds for the whole tree, "
             "wall (CPU), `±` half the spread. "
             "A sample is the copy command and then `sync -f` (syncfs) of the filesystem: crcp "
-            "fsyncs every file before linking it in, cp none, so only \"the tree is on disk\" "
+            "makes files durable before linking them in (one syncfs per batch of up to 64), "
+            "cp does not sync, so only \"the tree is on disk\" "
             "compares like with like (`nosync_` columns of bench-tree.csv: up to the command's "
             "exit). `auto` is both tools' default; `never` is read/write for cp and the "
             "module's in-kernel copy for crcp. n/a: the filesystem cannot share extents.", ""]

@@ -13,8 +13,9 @@
 #       cpu_med_ns,nosync_wall_med_ns,nosync_cpu_med_ns
 #
 # A sample is the copy command and then syncfs(2) of the filesystem ("sync
-# -f"): crcp fsyncs every file before linking it in and cp fsyncs none, so
-# only "the tree is on disk" compares like with like.  The nosync_ columns
+# -f"): crcp makes files durable before linking them in (a syncfs per batch
+# of up to 64) and cp does not sync, so only "the tree is on disk" compares
+# like with like.  The nosync_ columns
 # stop at the command's exit, for reference.  cpu is the whole machine's
 # busy time from /proc/stat, as in copy_bench: the module's jobs run in
 # kernel workers, which no "user+sys of the children" would count.
