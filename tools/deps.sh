@@ -12,7 +12,6 @@
 
 set -euo pipefail
 
-STAMP_DIR=${COPY_RANGE_CACHE:-/var/cache/copy_range}
 LLVM_VER=19
 KSRC_PKG=linux-source-7.3
 KSRC_TAR=/usr/src/linux-source-7.3.tar.xz
@@ -36,7 +35,8 @@ have_pkgs() {
 BASE_PKGS=(build-essential flex bison bc libelf-dev libssl-dev cpio kmod
 	busybox-static btrfs-progs xfsprogs e2fsprogs attr
 	"clang-$LLVM_VER" "lld-$LLVM_VER" "llvm-$LLVM_VER" "libclang-$LLVM_VER-dev"
-	python3 python3-docutils rsync tmux)
+	python3 python3-docutils rsync tmux
+	libfuse3-dev fuse3 dmsetup util-linux)
 
 apt_updated=0
 apt_update() {

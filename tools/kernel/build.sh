@@ -41,6 +41,14 @@ if [ -f "$out/.copy_range-built" ]; then
 fi
 
 mkdir -p "$cache/src" "$cache/kernel"
+# One build of a variant at a time: a second caller (make vm while make
+# check builds, two clones) waits for the first and then finds it built.
+exec 9>"$cache/kernel/$variant.lock"
+flock 9
+if [ -f "$out/.copy_range-built" ]; then
+	echo "$out"
+	exit 0
+fi
 if [ ! -f "$src/.copy_range-extracted" ]; then
 	say "extracting $ksrc_tar into $src"
 	rm -rf "$src" "$src.tmp"

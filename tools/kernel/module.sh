@@ -3,7 +3,8 @@
 #
 # module.sh VARIANT [KBUILD ARGS...] - builds copy_range.ko against the
 # VARIANT kernel (building that first if needed) and prints the kernel's
-# build directory; the module lands in <that directory>/copy_range/.
+# build directory; the module lands in <that directory>/copy_range/<key of
+# this checkout's path>/ (module-dir.sh).
 
 set -euo pipefail
 
@@ -11,6 +12,7 @@ variant=${1:?usage: module.sh debug|plain [make args]}
 shift
 top=$(cd "$(dirname "$0")/../.." && pwd)
 kdir=$("$top/tools/kernel/build.sh" "$variant")
+. "$top/tools/kernel/module-dir.sh"
 llvm=${LLVM:--19}
 export LIBCLANG_PATH=${LIBCLANG_PATH:-/usr/lib/llvm-19/lib}
 
@@ -25,5 +27,5 @@ if [ ! -f "$gen" ] || [ "$hdr" -nt "$gen" ]; then
 	mv "$gen.tmp" "$gen"
 fi
 
-make -C "$kdir" M="$top" MO="$kdir/copy_range" LLVM="$llvm" RUSTC=rustc -s "$@" modules >&2
+make -C "$kdir" M="$top" MO="$(module_dir "$kdir")" LLVM="$llvm" RUSTC=rustc -s "$@" modules >&2
 echo "$kdir"

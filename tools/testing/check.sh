@@ -18,7 +18,8 @@ cd "$top"
 
 ksrc=$(tools/kernel/build.sh debug)/source || { echo "check: building the kernel failed"; echo "0 passed, 1 failed"; exit 1; }
 # Rebuild the crate every time, so that its warnings are seen (and counted) every time.
-rm -f "$(dirname "$ksrc")/copy_range/rust/copy_range_main.o"
+. tools/kernel/module-dir.sh
+rm -f "$(module_dir "$(dirname "$ksrc")")/rust/copy_range_main.o"
 kdir=$(tools/kernel/module.sh debug CLIPPY=1 2>"$cache/module-build.log") || {
 	cat "$cache/module-build.log"
 	echo "check: building the module failed"

@@ -15,7 +15,10 @@ use std::{
     },
     path::{Path, PathBuf},
     process::{Command, Output, Stdio},
-    sync::atomic::{AtomicU32, Ordering},
+    sync::{
+        atomic::{AtomicU32, Ordering},
+        OnceLock,
+    },
     time::{Duration, Instant},
 };
 
@@ -73,13 +76,54 @@ fn is_root() -> bool {
     unsafe { libc::geteuid() == 0 }
 }
 
+/// A copy of crcp that `nobody` can reach and run. The build's own binary lives under the
+/// checkout, which may sit in a 0700 home directory or be built with a 0077 umask; a test that
+/// ran it as `nobody` would then test the loader's EACCES instead of crcp. The copy goes into a
+/// fresh 0755 directory under the system's temporary directory, once per test process, and is
+/// removed at exit.
+fn crcp_for_nobody() -> &'static Path {
+    static COPY: OnceLock<PathBuf> = OnceLock::new();
+    COPY.get_or_init(|| {
+        let dir = std::env::temp_dir().join(format!("crcp-test-bin-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        fs::create_dir(&dir).unwrap();
+        fs::set_permissions(&dir, fs::Permissions::from_mode(0o755)).unwrap();
+        let bin = dir.join("crcp");
+        fs::copy(CRCP, &bin).unwrap();
+        fs::set_permissions(&bin, fs::Permissions::from_mode(0o755)).unwrap();
+        // Every directory above it must let `nobody` through, or every permission test below
+        // would fail for a reason that has nothing to do with crcp.
+        for a in dir.ancestors().skip(1) {
+            let mode = fs::metadata(a).unwrap().mode();
+            assert!(
+                mode & 0o001 != 0,
+                "{} (mode {:o}) is not searchable by nobody: set TMPDIR to a directory \
+                 that is",
+                a.display(),
+                mode & 0o7777
+            );
+        }
+        extern "C" fn remove_copy() {
+            if let Some(p) = COPY.get() {
+                let _ = fs::remove_dir_all(p.parent().unwrap());
+            }
+        }
+        // SAFETY: Registers a plain function; it only touches the path stored above.
+        unsafe { libc::atexit(remove_copy) };
+        bin
+    })
+}
+
 /// Runs crcp as `nobody` when we are root (so permissions apply), as ourselves otherwise.
 fn crcp_unprivileged(dir: &TestDir, args: &[&str]) -> Output {
-    let mut c = Command::new(CRCP);
-    c.args(args).current_dir(&dir.0);
-    if is_root() {
+    let mut c = if is_root() {
+        let mut c = Command::new(crcp_for_nobody());
         c.uid(65534).gid(65534);
-    }
+        c
+    } else {
+        Command::new(CRCP)
+    };
+    c.args(args).current_dir(&dir.0);
     c.output().unwrap()
 }
 
@@ -530,8 +574,8 @@ fn crcp_with_unopenable_device(dir: &TestDir, args: &[&str]) -> Option<Output> {
             "sh",
             "-c",
             script,
-            CRCP,
         ])
+        .arg(crcp_for_nobody())
         .args(args)
         .current_dir(&dir.0)
         .output()
