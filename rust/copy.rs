@@ -25,6 +25,7 @@ use crate::{
         SharePolicy, //
     },
     vfs::{
+        notify_copied,
         verify_area,
         write_check_limits,
         CopyFile,
@@ -89,7 +90,7 @@ impl Files {
                 if policy == SharePolicy::Allow {
                     ops.copy_allowing_sharing(&req, ctl)
                 } else {
-                    match ops.share(&req, src_off, dst_off, count) {
+                    match ops.share(&req, src_off, dst_off, count, ctl) {
                         Ok(n) => Progress {
                             done: n,
                             shared: n,
@@ -104,6 +105,11 @@ impl Files {
             }
         };
         ops.stats().record(&progress);
+        // Clones and a filesystem's own copies notify through the VFS calls that made them.
+        let data = progress.done - progress.shared - progress.offloaded;
+        if data > 0 {
+            notify_copied(src, dst, data);
+        }
         progress.into_result()
     }
 }
@@ -153,7 +159,7 @@ fn check(files: &Files, src_off: i64, dst_off: i64, len: u64) -> Result<Checked>
     if to_copy > 0 {
         write_check_limits(dst, dst_off, &mut to_copy)?;
     }
-    if src.same_inode(dst) && ranges_overlap(src_off, dst_off, to_copy) {
+    if src.same_data(dst) && ranges_overlap(src_off, dst_off, to_copy) {
         return Err(EINVAL);
     }
     verify_area(src, false, src_off, to_copy)?;
@@ -164,8 +170,6 @@ fn check(files: &Files, src_off: i64, dst_off: i64, len: u64) -> Result<Checked>
         // a job or a vector must fail here, before anything is copied.
         let ends_at_eof_past_dst_eof = src_off.wrapping_add(to_copy as i64) == src.size()
             && dst_off.wrapping_add(to_copy as i64) >= dst.size();
-        // Stacked filesystems (overlayfs) have no block size of their own: the filesystem
-        // below decides, when the copy runs.
         let block = dst.block_size();
         if to_copy > 0
             && block > 0

@@ -28,6 +28,7 @@ use kernel::{
 };
 
 mod anon_file;
+mod completion;
 mod copy;
 mod data_copy;
 mod job;
@@ -53,7 +54,11 @@ module! {
     params: {
         max_jobs_per_user: u32 {
             default: 64,
-            description: "Asynchronous copies one user may have in flight (EAGAIN past it)",
+            description: "Asynchronous copies one user may have in flight, counted across user namespaces (EAGAIN past it)",
+        },
+        max_jobs: u32 {
+            default: 256,
+            description: "Asynchronous copies in flight in all (EAGAIN past it; at most 1024)",
         },
     },
 }
@@ -142,24 +147,15 @@ fn ioctl_copy(arg: UserPtr) -> Result<isize> {
     Ok(copied as isize)
 }
 
-/// `COPY_RANGE_IOC_SUBMIT`: checks as `COPY_RANGE_IOC_COPY` does, then starts a job.
+/// `COPY_RANGE_IOC_SUBMIT`: checks as `COPY_RANGE_IOC_COPY` does, then starts a job: a
+/// `SUBMITV` of one segment.
 fn ioctl_submit(arg: UserPtr) -> Result<isize> {
     let size = core::mem::size_of::<uapi::CopyRangeArgs>();
     let args: uapi::CopyRangeArgs = UserSlice::new(arg, size).reader().read()?;
     let files = copy::Files::from_fds(args.src_fd, args.dst_fd, args.flags)?;
     let (src_off, dst_off) = (args.src_off as i64, args.dst_off as i64);
-    let to_eof = files.check(src_off, dst_off, args.len)?;
-    let mut segments = KVec::with_capacity(1, GFP_KERNEL)?;
-    segments.push(
-        job::Segment {
-            src_off,
-            dst_off,
-            len: args.len,
-            to_eof,
-        },
-        GFP_KERNEL,
-    )?;
-    job::Job::submit(files, segments, to_eof)
+    let req = vec::VecRequest::one(files, src_off, dst_off, args.len)?;
+    job::Job::submit(req.files, req.segments, req.total)
 }
 
 /// `COPY_RANGE_IOC_COPYV`: a synchronous vector copy.

@@ -22,7 +22,8 @@ use crate::{
     vfs::{
         clone_range,
         fs_copy,
-        CopyFile, //
+        CopyFile,
+        CLONE_STEP, //
     },
 };
 
@@ -64,8 +65,16 @@ pub(crate) trait CopyRangeOps: Sync {
         Err(EOPNOTSUPP)
     }
 
-    /// Shares `len` bytes at the given offsets, all or nothing.
-    fn share(&self, _req: &Request<'_>, _src_off: i64, _dst_off: i64, _len: u64) -> Result<u64> {
+    /// Shares up to `len` bytes at the given offsets, stopping between steps when `ctl` says so.
+    /// Returns the bytes shared from the start of the range; an error only if none were.
+    fn share(
+        &self,
+        _req: &Request<'_>,
+        _src_off: i64,
+        _dst_off: i64,
+        _len: u64,
+        _ctl: &dyn CopyControl,
+    ) -> Result<u64> {
         Err(EOPNOTSUPP)
     }
 
@@ -96,7 +105,7 @@ pub(crate) trait CopyRangeOps: Sync {
                 outer: ctl,
                 base: split.head,
             };
-            match self.share(req, s, d, split.body) {
+            match self.share(req, s, d, split.body, &body_ctl) {
                 Ok(n) => {
                     progress.extend(Progress {
                         done: n,
@@ -167,8 +176,15 @@ impl CopyRangeOps for BtrfsClone {
         Ok(())
     }
 
-    fn share(&self, req: &Request<'_>, src_off: i64, dst_off: i64, len: u64) -> Result<u64> {
-        remap_share(req, src_off, dst_off, len)
+    fn share(
+        &self,
+        req: &Request<'_>,
+        src_off: i64,
+        dst_off: i64,
+        len: u64,
+        ctl: &dyn CopyControl,
+    ) -> Result<u64> {
+        remap_share(req, src_off, dst_off, len, ctl)
     }
 }
 
@@ -184,9 +200,39 @@ fn remap_can_share(src: &CopyFile, dst: &CopyFile) -> Result {
     Ok(())
 }
 
-/// Shares a range through `->remap_file_range`, all or nothing.
-fn remap_share(req: &Request<'_>, src_off: i64, dst_off: i64, len: u64) -> Result<u64> {
-    clone_range(req.src, src_off, req.dst, dst_off, len)
+/// Shares a range through `->remap_file_range`, [`CLONE_STEP`] at a time, asking `ctl` between
+/// steps. Returns the bytes shared from the start of the range, exactly: each step reports how
+/// far it got, or fails; an error is returned only if nothing was shared. When a step fails
+/// after earlier ones succeeded, the count covers those, and the failed step's range may already
+/// be partly shared (btrfs does not say how much): as with a short write, bytes past the count
+/// hold either their old contents or the source's.
+fn remap_share(
+    req: &Request<'_>,
+    src_off: i64,
+    dst_off: i64,
+    len: u64,
+    ctl: &dyn CopyControl,
+) -> Result<u64> {
+    let mut done = 0u64;
+    while done < len {
+        if done > 0 && ctl.keep_going().is_err() {
+            break;
+        }
+        let step = (len - done).min(CLONE_STEP);
+        let at = done as i64;
+        match clone_range(req.src, src_off + at, req.dst, dst_off + at, step) {
+            Ok(n) => {
+                done += n;
+                ctl.progress(done);
+                if n < step {
+                    break;
+                }
+            }
+            Err(e) if done == 0 => return Err(e),
+            Err(_) => break,
+        }
+    }
+    Ok(done)
 }
 
 /// Any other filesystem that can share extents (`->remap_file_range`): xfs with reflink, ocfs2,
@@ -210,8 +256,15 @@ impl CopyRangeOps for Remap {
         remap_can_share(src, dst)
     }
 
-    fn share(&self, req: &Request<'_>, src_off: i64, dst_off: i64, len: u64) -> Result<u64> {
-        remap_share(req, src_off, dst_off, len)
+    fn share(
+        &self,
+        req: &Request<'_>,
+        src_off: i64,
+        dst_off: i64,
+        len: u64,
+        ctl: &dyn CopyControl,
+    ) -> Result<u64> {
+        remap_share(req, src_off, dst_off, len, ctl)
     }
 }
 
@@ -272,8 +325,15 @@ impl CopyRangeOps for FsCopy {
         remap_can_share(src, dst)
     }
 
-    fn share(&self, req: &Request<'_>, src_off: i64, dst_off: i64, len: u64) -> Result<u64> {
-        remap_share(req, src_off, dst_off, len)
+    fn share(
+        &self,
+        req: &Request<'_>,
+        src_off: i64,
+        dst_off: i64,
+        len: u64,
+        ctl: &dyn CopyControl,
+    ) -> Result<u64> {
+        remap_share(req, src_off, dst_off, len, ctl)
     }
 
     fn copy_allowing_sharing(&self, req: &Request<'_>, ctl: &dyn CopyControl) -> Progress {

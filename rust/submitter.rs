@@ -10,8 +10,7 @@
 use core::ptr::NonNull;
 use kernel::{
     cred::Credential,
-    sync::aref::ARef,
-    task::Kuid, //
+    sync::aref::ARef, //
 };
 
 /// The module's C wrappers of static inline helpers (`vfs_helpers.c`).
@@ -51,9 +50,9 @@ impl Submitter {
         Self { cred, fsize_limit }
     }
 
-    /// The effective user the submitter acted as, for per-user limits.
-    pub(crate) fn euid(&self) -> Kuid {
-        self.cred.euid()
+    /// The submitter's credentials, which the per-user limits are charged to.
+    pub(crate) fn cred(&self) -> &ARef<Credential> {
+        &self.cred
     }
 
     /// Runs `f` with the submitter's credentials on the current task.

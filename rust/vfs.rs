@@ -21,7 +21,10 @@ use kernel::{
     sync::aref::ARef,
 };
 
-use core::ptr::NonNull;
+use core::{
+    mem::ManuallyDrop,
+    ptr::NonNull, //
+};
 
 /// `FMODE_READ` (`include/linux/fs.h`): a cast macro, so bindgen does not emit it.
 const FMODE_READ: u32 = 1 << 0;
@@ -44,8 +47,15 @@ mod ffi {
             pos_out: bindings::loff_t,
             len: usize,
         ) -> isize;
+        pub(super) fn copy_range_notify(
+            file_in: *mut bindings::file,
+            file_out: *mut bindings::file,
+            copied: usize,
+        );
         pub(super) fn copy_range_i_size_read(file: *mut bindings::file) -> bindings::loff_t;
         pub(super) fn copy_range_is_nocow(file: *mut bindings::file) -> kernel::ffi::c_int;
+        pub(super) fn copy_range_real_inode(file: *mut bindings::file) -> *mut bindings::inode;
+        pub(super) fn copy_range_in_kthread() -> bool;
     }
 }
 
@@ -56,6 +66,17 @@ fn count_result(ret: i64) -> Result<u64> {
         Err(Error::from_errno(ret as i32))
     } else {
         Ok(ret as u64)
+    }
+}
+
+/// Like [`count_result`], for a call asked to move at most `asked` bytes: a filesystem that
+/// claims more (a FUSE daemon, or an NFS client passing a server's count through) is lying, and
+/// trusting it would push every count computed from it past the range that was checked. That is
+/// `EIO`, as a read that returns more than was asked would be.
+fn count_at_most(ret: i64, asked: u64) -> Result<u64> {
+    match count_result(ret)? {
+        n if n > asked => Err(EIO),
+        n => Ok(n),
     }
 }
 
@@ -93,13 +114,22 @@ pub(crate) enum InodeKind {
     Other,
 }
 
-/// A file taken from the caller's descriptor table for the duration of one copy.
+/// A counted reference to an open file: one taken from the caller's descriptor table for a
+/// copy, or a private one the module opened.
+///
+/// Dropping it puts the reference. In a user task that is `fput()`, whose final `__fput()` runs
+/// before the task returns to userspace (so a `close()` followed by `umount` finds the file
+/// closed). In a kernel thread (a job's worker, or the delayed `fput` of a job descriptor),
+/// `fput()` would hand the final close to `delayed_fput`, to run some time later, and an
+/// `umount` right after the job ended could fail with `EBUSY`; there the reference is put with
+/// `__fput_sync()`, which closes at once. That is safe here: the module's workers are not
+/// needed by any unmount, and they hold no lock when they drop a file.
 ///
 /// # Invariants
 ///
 /// `self.0` holds a reference to a valid `struct file`, so the file, its inode and its
 /// superblock stay valid for as long as `self` exists.
-pub(crate) struct CopyFile(ARef<File>);
+pub(crate) struct CopyFile(ManuallyDrop<ARef<File>>);
 
 impl CopyFile {
     /// Looks up `fd` in the current task's descriptor table: `EBADF` if it is not open (or is an
@@ -110,7 +140,9 @@ impl CopyFile {
         // SAFETY: This runs from an ioctl on `/dev/copy_range`, and this module never calls
         // `fdget_pos()`, so there is no active `fdget_pos()` region on this thread.
         // INVARIANT: `fget()` returned a counted reference.
-        Ok(Self(unsafe { LocalFile::assume_no_fdget_pos(file) }))
+        Ok(Self(ManuallyDrop::new(unsafe {
+            LocalFile::assume_no_fdget_pos(file)
+        })))
     }
 
     /// The underlying `struct file`, for the calls below.
@@ -253,10 +285,18 @@ impl CopyFile {
         allocated < self.size()
     }
 
-    /// Both files are the same inode.
+    /// Both files reach the same bytes: the same inode, or, through a stacked filesystem
+    /// (overlayfs), the same inode below. An overlayfs file and its upper file are two inodes on
+    /// two superblocks, but one set of bytes, so a copy between overlapping ranges of them would
+    /// read what it has just written.
     #[inline]
-    pub(crate) fn same_inode(&self, other: &CopyFile) -> bool {
-        self.inode() == other.inode()
+    pub(crate) fn same_data(&self, other: &CopyFile) -> bool {
+        if self.inode() == other.inode() {
+            return true;
+        }
+        // SAFETY: Both files are valid by the type invariant; `d_real_inode()` of an open file's
+        // dentry is valid while the file is.
+        unsafe { ffi::copy_range_real_inode(self.raw()) == ffi::copy_range_real_inode(other.raw()) }
     }
 
     /// Both files are on the same superblock.
@@ -265,12 +305,20 @@ impl CopyFile {
         self.sb() == other.sb()
     }
 
-    /// The filesystem's block size (`s_blocksize`): the unit extents are shared in.
+    /// The filesystem's block size (`s_blocksize`): the unit extents are shared in. A stacked
+    /// filesystem (overlayfs) has none of its own; then it is that of the filesystem that holds
+    /// the file's data, which is the one that shares.
     #[inline]
     pub(crate) fn block_size(&self) -> u64 {
         // SAFETY: `s_blocksize` is set when the superblock is filled and does not change while
         // it is mounted, which it is while a file on it is open.
-        u64::from(unsafe { (*self.sb()).s_blocksize } as u32)
+        let own = unsafe { (*self.sb()).s_blocksize };
+        if own != 0 {
+            return u64::from(own as u32);
+        }
+        // SAFETY: The file is valid by the type invariant; the inode that holds its data, and
+        // that inode's superblock, stay valid while the file is open.
+        u64::from(unsafe { (*(*ffi::copy_range_real_inode(self.raw())).i_sb).s_blocksize } as u32)
     }
 
     /// The filesystem type's name (`"btrfs"`, `"xfs"`…).
@@ -297,6 +345,26 @@ impl CopyFile {
             && self.fops().copy_file_range.map(|f| f as usize)
                 == other.fops().copy_file_range.map(|f| f as usize)
     }
+}
+
+impl Drop for CopyFile {
+    fn drop(&mut self) {
+        // SAFETY: `self.0` is taken once, here, and never used again.
+        let file = unsafe { ManuallyDrop::take(&mut self.0) };
+        if in_kthread() {
+            let raw = ARef::into_raw(file);
+            // SAFETY: The reference `ARef` owned is now ours to put; nothing uses `raw` after.
+            unsafe { bindings::__fput_sync(raw.as_ptr().cast()) };
+        } else {
+            drop(file);
+        }
+    }
+}
+
+/// The current task is a kernel thread (see [`CopyFile`]'s drop).
+pub(crate) fn in_kthread() -> bool {
+    // SAFETY: Reads the current task's flags; always safe.
+    unsafe { ffi::copy_range_in_kthread() }
 }
 
 /// `generic_write_check_limits()`: `EFBIG` (and `SIGXFSZ`) past `RLIMIT_FSIZE` or the
@@ -339,7 +407,15 @@ pub(crate) fn splice_copy(
     // `do_splice_direct()` itself refuses a destination not open for writing or in append mode.
     let ret =
         unsafe { ffi::copy_range_splice(src.raw(), src_pos, dst.raw(), dst_pos, len as usize) };
-    count_result(ret as i64)
+    count_at_most(ret as i64, len)
+}
+
+/// The fsnotify events and I/O accounting of a data copy of `copied` bytes, as
+/// `vfs_copy_file_range()` emits them: once for the whole call, however many chunks it took.
+pub(crate) fn notify_copied(src: &CopyFile, dst: &CopyFile, copied: u64) {
+    // SAFETY: Both files are valid by their type invariants; `copied` is at most
+    // `MAX_RW_COUNT`.
+    unsafe { ffi::copy_range_notify(src.raw(), dst.raw(), copied as usize) };
 }
 
 /// Lets the filesystem copy in its own way (`vfs_copy_file_range(..., 0)`): its
@@ -356,11 +432,15 @@ pub(crate) fn fs_copy(
     let ret = unsafe {
         bindings::vfs_copy_file_range(src.raw(), src_pos, dst.raw(), dst_pos, len as usize, 0)
     };
-    count_result(ret as i64)
+    count_at_most(ret as i64, len)
 }
 
-/// Shares `len` bytes of extents (`vfs_clone_file_range()` without `REMAP_FILE_CAN_SHORTEN`):
-/// all of the range or, on error, none of it. `len` must not be 0 (0 means "to EOF" there).
+/// Shares up to `len` bytes of extents (`vfs_clone_file_range()` with
+/// `REMAP_FILE_CAN_SHORTEN`). Returns the bytes shared, from the start of the range: a
+/// filesystem that stops part way (xfs on a fatal signal, `ENOSPC` or `EDQUOT`) says how far it
+/// got instead of failing a range it has partly changed. btrfs cannot say: it fails the whole
+/// call, with some of the range possibly shared already; callers bound that by asking for
+/// [`CLONE_STEP`] at most. `len` must not be 0 (0 means "to EOF" there).
 pub(crate) fn clone_range(
     src: &CopyFile,
     src_pos: i64,
@@ -371,21 +451,27 @@ pub(crate) fn clone_range(
     if len == 0 {
         return Err(EINVAL);
     }
-    // SAFETY: Both files are valid by their type invariants; no lock is held. The flags are 0,
-    // never `REMAP_FILE_DEDUP` (which warns) and never anything from userspace.
+    let flags = bindings::REMAP_FILE_CAN_SHORTEN;
+    // SAFETY: Both files are valid by their type invariants; no lock is held. The flags are the
+    // module's own, never `REMAP_FILE_DEDUP` (which warns) and never anything from userspace.
     let ret = unsafe {
-        bindings::vfs_clone_file_range(src.raw(), src_pos, dst.raw(), dst_pos, len as i64, 0)
+        bindings::vfs_clone_file_range(src.raw(), src_pos, dst.raw(), dst_pos, len as i64, flags)
     };
-    count_result(ret)
+    count_at_most(ret, len)
 }
 
+/// The most one clone call is asked to share. A clone has no chunk boundaries of its own: it
+/// is as long as the filesystem makes it, and when btrfs fails one (a fatal signal, `ENOSPC`),
+/// the caller cannot tell how much of its range is already shared. Asking for this much at a
+/// time bounds both: the wait for a signal or a cancel, and the part of a range whose state an
+/// error leaves unknown. A multiple of every block size, so every piece but the last stays
+/// aligned.
+pub(crate) const CLONE_STEP: u64 = 64 << 20;
+
 /// A private open file of a copy's source, to find its holes with `SEEK_DATA`/`SEEK_HOLE`
-/// without moving the caller's file position (every `->llseek` sets `f_pos`).
-///
-/// # Invariants
-///
-/// `self.0` is a file returned by `dentry_open()` that this object owns one reference to.
-pub(crate) struct HoleFinder(NonNull<bindings::file>);
+/// without moving the caller's file position (every `->llseek` sets `f_pos`). Closed like any
+/// [`CopyFile`]: at once, also when a job's worker drops it.
+pub(crate) struct HoleFinder(CopyFile);
 
 impl HoleFinder {
     /// Opens the source's path again, read-only, with the credentials it was opened with.
@@ -400,15 +486,18 @@ impl HoleFinder {
                 src.cred().as_ptr(),
             )
         };
-        let file = from_err_ptr(file)?;
-        // INVARIANT: `dentry_open()` returned a new file with one reference, now ours.
-        Ok(Self(NonNull::new(file).ok_or(EINVAL)?))
+        let file = NonNull::new(from_err_ptr(file)?).ok_or(EINVAL)?;
+        // SAFETY: `dentry_open()` returned a new, valid file with one reference, which the
+        // `ARef` now owns.
+        // INVARIANT: A counted reference to a valid file.
+        let file = unsafe { ARef::from_raw(NonNull::from(File::from_raw_file(file.as_ptr()))) };
+        Ok(Self(CopyFile(ManuallyDrop::new(file))))
     }
 
     /// Calls `vfs_llseek()` on the private file.
     fn seek(&self, pos: i64, whence: u32) -> Result<i64> {
-        // SAFETY: The file is valid by the type invariant, and private to `self`.
-        let ret = unsafe { bindings::vfs_llseek(self.0.as_ptr(), pos, whence as i32) };
+        // SAFETY: The file is valid by `CopyFile`'s invariant, and private to `self`.
+        let ret = unsafe { bindings::vfs_llseek(self.0.raw(), pos, whence as i32) };
         count_result(ret).map(|p| p as i64)
     }
 
@@ -424,13 +513,6 @@ impl HoleFinder {
     /// The first hole at or after `pos` (EOF counts as a hole).
     pub(crate) fn next_hole(&self, pos: i64) -> Result<i64> {
         self.seek(pos, bindings::SEEK_HOLE)
-    }
-}
-
-impl Drop for HoleFinder {
-    fn drop(&mut self) {
-        // SAFETY: By the type invariant we own one reference to the file.
-        unsafe { bindings::fput(self.0.as_ptr()) };
     }
 }
 

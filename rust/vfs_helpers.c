@@ -1,14 +1,17 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * Out-of-line wrappers of static inline kernel helpers for vfs.rs.
+ * Out-of-line wrappers of static inline kernel helpers, and structure walks
+ * that Rust cannot make through the bindings (see vfs_helpers.h).
  */
 #include <linux/cred.h>
 #include <linux/fs.h>
 #include <linux/fileattr.h>
+#include <linux/dcache.h>
 #include <linux/fsnotify.h>
 #include <linux/sched/signal.h>
 #include <linux/sched/xacct.h>
 #include <linux/splice.h>
+#include <linux/user_namespace.h>
 
 #include "vfs_helpers.h"
 
@@ -17,22 +20,31 @@
  * checks: copy_range has run them, once for the whole range of the call, as
  * copy_file_range(2) does, and do_splice_direct() asks no more: running
  * them again for every chunk is work every call would pay for.  The
- * notifications and I/O accounting are those of vfs_copy_file_range().
+ * notifications and I/O accounting come once per call, from
+ * copy_range_notify().
  */
 ssize_t copy_range_splice(struct file *in, loff_t pos_in, struct file *out,
 			  loff_t pos_out, size_t len)
 {
-	ssize_t ret = do_splice_direct(in, &pos_in, out, &pos_out, len, 0);
+	return do_splice_direct(in, &pos_in, out, &pos_out, len, 0);
+}
 
-	if (ret > 0) {
+/*
+ * What vfs_copy_file_range() does after a copy of @copied bytes: one
+ * access and one modify event, the task's I/O accounting, one read and
+ * one write system call.  Once per copy_range call, however many chunks
+ * it took.
+ */
+void copy_range_notify(struct file *in, struct file *out, size_t copied)
+{
+	if (copied > 0) {
 		fsnotify_access(in);
-		add_rchar(current, ret);
+		add_rchar(current, copied);
 		fsnotify_modify(out);
-		add_wchar(current, ret);
+		add_wchar(current, copied);
 	}
 	inc_syscr(current);
 	inc_syscw(current);
-	return ret;
 }
 
 loff_t copy_range_i_size_read(struct file *file)
@@ -54,6 +66,22 @@ int copy_range_is_nocow(struct file *file)
 	if (ret)
 		return ret;
 	return !!(fa.flags & FS_NOCOW_FL);
+}
+
+/*
+ * The inode that holds the file's data: for an overlayfs file, the inode of
+ * the layer below; for any other, its own.  Two files whose data inodes are
+ * the same share their bytes, whichever superblocks they were opened on.
+ */
+struct inode *copy_range_real_inode(struct file *file)
+{
+	return d_real_inode(file->f_path.dentry);
+}
+
+/* A kernel thread: a worker, or the delayed fput of a descriptor. */
+bool copy_range_in_kthread(void)
+{
+	return current->flags & PF_KTHREAD;
 }
 
 /*
@@ -81,4 +109,31 @@ u64 copy_range_rlimit_fsize(void)
 	unsigned long limit = rlimit(RLIMIT_FSIZE);
 
 	return limit == RLIM_INFINITY ? U64_MAX : limit;
+}
+
+/*
+ * Who is charged for a job of @cred, from its own user namespace up to the
+ * initial one, as ucounts charge: (its namespace, its euid), then for each
+ * namespace (the parent, the namespace's owner).  So a user's jobs count
+ * against that user at every level above, however many ids the user maps
+ * in namespaces of its own.  Returns the number of keys written.
+ */
+int copy_range_user_keys(const struct cred *cred,
+			 struct copy_range_user_key *keys, int max)
+{
+	const struct user_namespace *ns = cred->user_ns;
+	int n = 0;
+
+	if (n < max) {
+		keys[n].ns = ns;
+		keys[n].uid = __kuid_val(cred->euid);
+		n++;
+	}
+	while (ns->parent && n < max) {
+		keys[n].ns = ns->parent;
+		keys[n].uid = __kuid_val(ns->owner);
+		ns = ns->parent;
+		n++;
+	}
+	return n;
 }

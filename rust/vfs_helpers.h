@@ -1,7 +1,9 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
- * Out-of-line wrappers of static inline kernel helpers that the Rust
- * bindings cannot call, for vfs.rs.  Nothing else in the module uses them.
+ * Out-of-line wrappers of static inline kernel helpers and of structure
+ * walks that the Rust bindings cannot reach: files (vfs.rs), the
+ * submitter's credentials and limits (submitter.rs), the current task
+ * (vfs.rs) and user namespaces (job_limit.rs).
  */
 #ifndef COPY_RANGE_VFS_HELPERS_H
 #define COPY_RANGE_VFS_HELPERS_H
@@ -10,14 +12,35 @@
 
 struct cred;
 struct file;
+struct inode;
 
 ssize_t copy_range_splice(struct file *in, loff_t pos_in, struct file *out,
 			  loff_t pos_out, size_t len);
+void copy_range_notify(struct file *in, struct file *out, size_t copied);
 loff_t copy_range_i_size_read(struct file *file);
 int copy_range_is_nocow(struct file *file);
+struct inode *copy_range_real_inode(struct file *file);
+bool copy_range_in_kthread(void);
 const struct cred *copy_range_get_current_cred(void);
 const struct cred *copy_range_override_creds(const struct cred *cred);
 void copy_range_revert_creds(const struct cred *old);
 u64 copy_range_rlimit_fsize(void);
+
+/**
+ * struct copy_range_user_key - one level of a user's place in the user
+ * namespace tree: who is charged for a job at that level
+ * @ns: the user namespace (only compared, never dereferenced by Rust)
+ * @uid: the kuid charged there
+ */
+struct copy_range_user_key {
+	const void *ns;
+	u32 uid;
+};
+
+/* User namespaces nest at most this deep (kernel/user_namespace.c). */
+#define COPY_RANGE_USER_NS_LEVELS	33
+
+int copy_range_user_keys(const struct cred *cred,
+			 struct copy_range_user_key *keys, int max);
 
 #endif /* COPY_RANGE_VFS_HELPERS_H */
