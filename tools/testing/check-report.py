@@ -145,7 +145,25 @@ def parse_selftests(output, tally):
     return programs
 
 
-def check_run(rundir, tally, expect_kunit, expect_selftests):
+def kmemleak_leaks(loaded, unloaded):
+    """Leak reports that are the module's: from the scan made while it was loaded, those whose
+    backtrace names it; from the scan after it was unloaded, those with a frame that no longer
+    resolves to a symbol (its code is gone), or that name it."""
+    leaks = []
+    for text, bare_frames_count in ((loaded or "", False), (unloaded or "", True)):
+        for block in re.split(r"(?m)^(?=unreferenced object )", text):
+            if not block.startswith("unreferenced object"):
+                continue
+            frames = re.findall(r"\[<[0-9a-f]+>\]\s*(\S+)", block)
+            ours = any("copy_range" in f for f in frames)
+            if bare_frames_count:
+                ours = ours or any(re.fullmatch(r"0x[0-9a-f]+", f) for f in frames)
+            if ours:
+                leaks.append(block.splitlines()[0])
+    return leaks
+
+
+def check_run(rundir, tally, expect_kunit, expect_selftests, kmemleak=False, umount=False):
     console = read(os.path.join(rundir, "console.log")) or ""
     output = read(os.path.join(rundir, "output.log")) or ""
 
@@ -166,6 +184,21 @@ def check_run(rundir, tally, expect_kunit, expect_selftests):
               "" if status else "no exit status: the VM hung or died")
     rmmod = (read(os.path.join(rundir, "rmmod.status")) or "").strip()
     tally.add(rmmod == "0", "vm: copy_range.ko unloads", f"rmmod status {rmmod or 'missing'}")
+    if umount:
+        unmounted = (read(os.path.join(rundir, "umount.status")) or "").strip()
+        tally.add(unmounted == "0", "vm: every test filesystem unmounts at the end",
+                  (read(os.path.join(rundir, "umount.failed")) or "no umount status").strip())
+
+    if kmemleak:
+        loaded = read(os.path.join(rundir, "kmemleak-loaded.txt"))
+        unloaded = read(os.path.join(rundir, "kmemleak-unloaded.txt"))
+        if loaded is None or unloaded is None:
+            tally.add(False, "vm: kmemleak finds no leak of the module",
+                      "no kmemleak scan (a kernel without CONFIG_DEBUG_KMEMLEAK?)")
+        else:
+            leaks = kmemleak_leaks(loaded, unloaded)
+            tally.add(not leaks, "vm: kmemleak finds no leak of the module",
+                      f"{len(leaks)} leaks: " + "; ".join(leaks[:3]))
 
     problems = [TIMESTAMP.sub("", l) for l in console.splitlines() if KERNEL_PROBLEMS.search(l)]
     tally.add(not problems, "vm: kernel log has no oops/WARN/BUG/KASAN/lockdep report",
@@ -179,12 +212,17 @@ def main(argv=None):
                     help="a KUnit suite that must have run")
     ap.add_argument("--selftests", type=int, default=0,
                     help="how many selftest programs must have run")
+    ap.add_argument("--kmemleak", action="store_true",
+                    help="the run scanned for leaks (kmemleak-*.txt): any of the module's fails")
+    ap.add_argument("--umount", action="store_true",
+                    help="the run unmounted its test filesystems at the end (umount.status)")
     ap.add_argument("--host-passed", type=int, default=0)
     ap.add_argument("--host-failed", type=int, default=0)
     args = ap.parse_args(argv)
 
     tally = Tally()
-    check_run(args.rundir, tally, args.kunit_suite, args.selftests)
+    check_run(args.rundir, tally, args.kunit_suite, args.selftests, args.kmemleak,
+              args.umount)
     for passed, name, detail in tally.results:
         line = f"{'ok' if passed else 'FAIL'} - {name}"
         if detail and not passed:

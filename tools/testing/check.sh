@@ -125,7 +125,42 @@ tools/vm/run-vm --kdir "$kdir" --keep "$rundir" --timeout "${CHECK_TIMEOUT:-2400
 	-- "$top/tools/testing/vm/library_test.sh" "$libtest"
 echo "check: VM exited with status $?"
 
+# Any checkout path works: a copy of this checkout made the way an
+# unlucky user would have it (under /tmp, which the guest covers with a
+# scratch tmpfs; inside a 0700 directory; every file private, umask 077)
+# runs crcp's command-line tests, which drop to nobody, and boots the VM
+# with its own module build to run a selftest from there.  The kernel is
+# the one built above.
+anypath() {
+	local base clone out rc
+	base=$(mktemp -d /tmp/copy_range-anypath.XXXXXX) || return 1
+	clone=$base/private/copy_range
+	(umask 077 && mkdir -p "$clone" &&
+		git ls-files -z | tar --null -T - -cf - | tar -xf - -C "$clone") || return 1
+	echo "check: a private copy of the checkout in $clone"
+	count_host anypath env -C "$clone" cargo test -q --manifest-path samples/Cargo.toml \
+		-p crcp --test cli -- --format=pretty
+	out=$(cd "$clone" && umask 077 &&
+		make -s -C tools/testing/selftests/copy_range KSFT_DIR="$ksft" >/dev/null &&
+		tools/vm/run-vm --kdir "$(tools/kernel/module.sh debug 2>/dev/null)" --timeout 900 -- \
+			"$clone/tools/testing/selftests/copy_range/device_test" 2>&1)
+	rc=$?
+	if [ $rc = 0 ] && grep -q '^# PASSED' <<<"$out"; then
+		echo "ok - anypath: the VM runs a selftest and the module from $clone"
+		host_passed=$((host_passed + 1))
+	else
+		echo "FAIL - anypath: the VM runs a selftest and the module from $clone (status $rc)"
+		printf '%s\n' "$out" | tail -20
+		host_failed=$((host_failed + 1))
+	fi
+	rm -rf "$base"
+}
+anypath || {
+	echo "FAIL - anypath: could not make a private copy of the checkout"
+	host_failed=$((host_failed + 1))
+}
+
 args=()
 for s in $suites; do args+=(--kunit-suite "$s"); done
-python3 tools/testing/check-report.py "$rundir" "${args[@]}" --selftests "$nprogs" \
+python3 tools/testing/check-report.py "$rundir" "${args[@]}" --selftests "$nprogs" --kmemleak --umount \
 	--host-passed "$host_passed" --host-failed "$host_failed"
