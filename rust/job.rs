@@ -27,8 +27,9 @@
 //! Closing the descriptor (the last reference to it) cancels the job:
 //! - a job waiting on the queue is taken off it and its files are closed there and then;
 //! - for a step in progress, a user task waits for the worker to end the job, killably: a task
-//!   that is killed (or already exiting) stops waiting, and the worker closes the files at the
-//!   end of its step instead;
+//!   that is killed stops waiting, and the worker closes the files at the end of its step
+//!   instead. A task that is exiting does not wait at all: it closes its descriptors after its
+//!   `SIGKILL` was dequeued, so a killable wait would not end on it;
 //! - a kernel thread never waits: the last reference to a descriptor can be dropped by one
 //!   (`delayed_fput`, the garbage collection of descriptors in flight over a unix socket), and a
 //!   wait there would stall every other file closed that way. The worker closes the files.
@@ -72,9 +73,10 @@ use crate::{
     },
     completion::KillableCompletion,
     copy::Files,
-    data_copy::CopyControl,
     job_limit::JobSlot,
     job_queue,
+    progress::CopyControl,
+    range::JOB_STEP,
     submitter::Submitter,
     uapi::{
         CopyRangeStatus,
@@ -86,27 +88,9 @@ use crate::{
         COPY_RANGE_JOB_IOC_WAIT,
         COPY_RANGE_JOB_RUNNING, //
     },
+    vec::Segment,
     vfs,
 };
-
-/// One range of a job, as submitted (offsets as `loff_t`).
-#[derive(Clone, Copy)]
-pub(crate) struct Segment {
-    /// Offset in the source.
-    pub(crate) src_off: i64,
-    /// Offset in the destination.
-    pub(crate) dst_off: i64,
-    /// Bytes requested.
-    pub(crate) len: u64,
-    /// Bytes requested, clamped to the source's end of file when the range was checked: a job
-    /// copies no more than this, even from a source that grows meanwhile.
-    pub(crate) to_eof: u64,
-}
-
-/// Bytes a job copies per step. A multiple of every block size, so that a shared body stays
-/// aligned across steps. It bounds how long a cancel, a close or the freezer waits for a
-/// running job: 64 MiB of data, or one clone of that many bytes.
-const JOB_STEP: u64 = 64 << 20;
 
 /// How a job ended.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -260,7 +244,7 @@ impl WorkItem for Job {
 
 /// A job's view of its own chunk loop: stop on cancel, publish progress.
 struct JobControl<'a> {
-    /// The job.
+    /// The job whose chunk loop this steers.
     job: &'a Job,
     /// Bytes the job had copied before the current call.
     base: u64,
@@ -486,8 +470,9 @@ impl AnonFile for Job {
             return;
         }
         // A worker has the job and stops at its next chunk. Wait for it to close the files,
-        // unless this is a kernel thread, and only for as long as nobody kills this task.
-        if !vfs::in_kthread() {
+        // unless this is a kernel thread or an exiting task, and only for as long as nobody
+        // kills this task.
+        if vfs::can_wait_for_jobs() {
             let _ = this.stopped.wait_killable();
         }
     }

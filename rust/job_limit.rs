@@ -23,39 +23,20 @@ use kernel::{
     sync::aref::ARef, //
 };
 
-/// The module's C helper that walks the user namespace tree (`vfs_helpers.c`).
-mod ffi {
-    use kernel::bindings;
+use crate::helpers;
 
-    /// `struct copy_range_user_key` (`vfs_helpers.h`).
-    #[repr(C)]
-    #[derive(Clone, Copy, Default)]
-    pub(super) struct UserKey {
-        pub(super) ns: usize,
-        pub(super) uid: u32,
-    }
-
-    /// `COPY_RANGE_USER_NS_LEVELS`: user namespaces nest at most 32 deep, plus the initial one.
-    pub(super) const LEVELS: usize = 33;
-
-    // Only pointers to these structures cross the boundary (see `vfs.rs`).
-    #[allow(improper_ctypes)]
-    extern "C" {
-        pub(super) fn copy_range_user_keys(
-            cred: *const bindings::cred,
-            keys: *mut UserKey,
-            max: kernel::ffi::c_int,
-        ) -> kernel::ffi::c_int;
-    }
+/// One level of a submitter's place in the user namespace tree: a namespace (compared, never
+/// dereferenced) and the user charged there.
+#[derive(Clone, Copy, PartialEq, Eq)]
+struct UserKey {
+    /// The namespace's address.
+    ns: usize,
+    /// The kuid charged there.
+    uid: u32,
 }
 
-use ffi::UserKey;
-
-impl PartialEq for UserKey {
-    fn eq(&self, other: &Self) -> bool {
-        self.ns == other.ns && self.uid == other.uid
-    }
-}
+/// User namespaces nest at most 32 deep, under the initial one.
+const LEVELS: usize = helpers::COPY_RANGE_USER_NS_LEVELS as usize;
 
 /// Jobs in flight, in all and per (user namespace, user).
 struct Table {
@@ -87,12 +68,24 @@ pub(crate) fn max_jobs() -> u32 {
 }
 
 /// Who a job of `cred` is charged to, one key per user namespace level.
-fn user_keys(cred: &Credential) -> ([UserKey; ffi::LEVELS], usize) {
-    let mut keys = [UserKey::default(); ffi::LEVELS];
-    // SAFETY: `cred` is valid for the call and `keys` has room for `LEVELS` entries.
+fn user_keys(cred: &Credential) -> ([UserKey; LEVELS], usize) {
+    let mut raw: [helpers::copy_range_user_key; LEVELS] =
+        core::array::from_fn(|_| helpers::copy_range_user_key {
+            ns: core::ptr::null(),
+            uid: 0,
+        });
+    // SAFETY: `cred` is valid for the call and `raw` has room for `LEVELS` entries.
     let n =
-        unsafe { ffi::copy_range_user_keys(cred.as_ptr(), keys.as_mut_ptr(), ffi::LEVELS as i32) };
-    (keys, (n.max(0) as usize).min(ffi::LEVELS))
+        unsafe { helpers::copy_range_user_keys(cred.as_ptr(), raw.as_mut_ptr(), LEVELS as i32) };
+    let n = (n.max(0) as usize).min(LEVELS);
+    let mut keys = [UserKey { ns: 0, uid: 0 }; LEVELS];
+    for (key, raw) in keys.iter_mut().zip(raw.iter()).take(n) {
+        *key = UserKey {
+            ns: raw.ns as usize,
+            uid: raw.uid,
+        };
+    }
+    (keys, n)
 }
 
 /// One job's place in the limits; given back when dropped.

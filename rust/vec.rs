@@ -20,8 +20,7 @@ use kernel::{
 
 use crate::{
     copy::Files,
-    data_copy::CopyControl,
-    job::Segment,
+    progress::CopyControl,
     range::MAX_RW_COUNT,
     uapi::{
         CopyRangeSeg,
@@ -30,6 +29,20 @@ use crate::{
     },
     vfs::signal_pending,
 };
+
+/// One range of a vector or a job, as submitted (offsets as `loff_t`), once checked.
+#[derive(Clone, Copy)]
+pub(crate) struct Segment {
+    /// Offset in the source.
+    pub(crate) src_off: i64,
+    /// Offset in the destination.
+    pub(crate) dst_off: i64,
+    /// Bytes requested.
+    pub(crate) len: u64,
+    /// Bytes requested, clamped to the source's end of file when the range was checked: a job
+    /// copies no more than this, even from a source that grows meanwhile.
+    pub(crate) to_eof: u64,
+}
 
 /// A checked vector.
 pub(crate) struct VecRequest {

@@ -26,38 +26,15 @@ use core::{
     ptr::NonNull, //
 };
 
+use crate::{
+    helpers,
+    ops::Range, //
+};
+
 /// `FMODE_READ` (`include/linux/fs.h`): a cast macro, so bindgen does not emit it.
 const FMODE_READ: u32 = 1 << 0;
 /// `FMODE_WRITE` (`include/linux/fs.h`).
 const FMODE_WRITE: u32 = 1 << 1;
-
-/// Declarations the generated bindings lack: the module's own C wrappers of static inline
-/// helpers (`vfs_helpers.c`).
-mod ffi {
-    use kernel::bindings;
-
-    // `struct file` holds a zero-sized member on some configurations, which the lint flags; only
-    // pointers to it cross the boundary, as everywhere in the kernel crate.
-    #[allow(improper_ctypes)]
-    extern "C" {
-        pub(super) fn copy_range_splice(
-            file_in: *mut bindings::file,
-            pos_in: bindings::loff_t,
-            file_out: *mut bindings::file,
-            pos_out: bindings::loff_t,
-            len: usize,
-        ) -> isize;
-        pub(super) fn copy_range_notify(
-            file_in: *mut bindings::file,
-            file_out: *mut bindings::file,
-            copied: usize,
-        );
-        pub(super) fn copy_range_i_size_read(file: *mut bindings::file) -> bindings::loff_t;
-        pub(super) fn copy_range_is_nocow(file: *mut bindings::file) -> kernel::ffi::c_int;
-        pub(super) fn copy_range_real_inode(file: *mut bindings::file) -> *mut bindings::inode;
-        pub(super) fn copy_range_in_kthread() -> bool;
-    }
-}
 
 /// Converts an `ssize_t`/`loff_t` return value (a count, or a negative errno) into a `Result`.
 fn count_result(ret: i64) -> Result<u64> {
@@ -258,7 +235,7 @@ impl CopyFile {
     /// Has the NOCOW attribute (`chattr +C`).
     pub(crate) fn nocow(&self) -> Result<bool> {
         // SAFETY: The file is valid by the type invariant.
-        let ret = unsafe { ffi::copy_range_is_nocow(self.raw()) };
+        let ret = unsafe { helpers::copy_range_is_nocow(self.raw()) };
         kernel::error::to_result(ret.min(0))?;
         Ok(ret > 0)
     }
@@ -266,7 +243,7 @@ impl CopyFile {
     /// `i_size_read()`.
     pub(crate) fn size(&self) -> i64 {
         // SAFETY: The file is valid by the type invariant.
-        unsafe { ffi::copy_range_i_size_read(self.raw()) }
+        unsafe { helpers::copy_range_i_size_read(self.raw()) }
     }
 
     /// Whether the file may have holes: fewer bytes allocated than its size. A file whose
@@ -296,7 +273,10 @@ impl CopyFile {
         }
         // SAFETY: Both files are valid by the type invariant; `d_real_inode()` of an open file's
         // dentry is valid while the file is.
-        unsafe { ffi::copy_range_real_inode(self.raw()) == ffi::copy_range_real_inode(other.raw()) }
+        unsafe {
+            helpers::copy_range_real_inode(self.raw())
+                == helpers::copy_range_real_inode(other.raw())
+        }
     }
 
     /// Both files are on the same superblock.
@@ -318,7 +298,9 @@ impl CopyFile {
         }
         // SAFETY: The file is valid by the type invariant; the inode that holds its data, and
         // that inode's superblock, stay valid while the file is open.
-        u64::from(unsafe { (*(*ffi::copy_range_real_inode(self.raw())).i_sb).s_blocksize } as u32)
+        u64::from(
+            unsafe { (*(*helpers::copy_range_real_inode(self.raw())).i_sb).s_blocksize } as u32,
+        )
     }
 
     /// The filesystem type's name (`"btrfs"`, `"xfs"`…).
@@ -364,7 +346,15 @@ impl Drop for CopyFile {
 /// The current task is a kernel thread (see [`CopyFile`]'s drop).
 pub(crate) fn in_kthread() -> bool {
     // SAFETY: Reads the current task's flags; always safe.
-    unsafe { ffi::copy_range_in_kthread() }
+    unsafe { helpers::copy_range_in_kthread() }
+}
+
+/// The current task may wait for a job when it closes the job's descriptor: it is neither a
+/// kernel thread nor exiting (an exiting task closes its descriptors after its `SIGKILL` was
+/// dequeued, so a killable wait would never end on it).
+pub(crate) fn can_wait_for_jobs() -> bool {
+    // SAFETY: Reads the current task's flags; always safe.
+    unsafe { helpers::copy_range_can_wait_for_jobs() }
 }
 
 /// `generic_write_check_limits()`: `EFBIG` (and `SIGXFSZ`) past `RLIMIT_FSIZE` or the
@@ -406,7 +396,7 @@ pub(crate) fn splice_copy(
     // SAFETY: Both files are valid by their type invariants and no lock is held;
     // `do_splice_direct()` itself refuses a destination not open for writing or in append mode.
     let ret =
-        unsafe { ffi::copy_range_splice(src.raw(), src_pos, dst.raw(), dst_pos, len as usize) };
+        unsafe { helpers::copy_range_splice(src.raw(), src_pos, dst.raw(), dst_pos, len as usize) };
     count_at_most(ret as i64, len)
 }
 
@@ -415,58 +405,52 @@ pub(crate) fn splice_copy(
 pub(crate) fn notify_copied(src: &CopyFile, dst: &CopyFile, copied: u64) {
     // SAFETY: Both files are valid by their type invariants; `copied` is at most
     // `MAX_RW_COUNT`.
-    unsafe { ffi::copy_range_notify(src.raw(), dst.raw(), copied as usize) };
+    unsafe { helpers::copy_range_notify(src.raw(), dst.raw(), copied as usize) };
 }
 
 /// Lets the filesystem copy in its own way (`vfs_copy_file_range(..., 0)`): its
 /// `->copy_file_range` (which may share extents or copy on a server), else a same-superblock
 /// clone that may be shortened, else a data copy. Only for `COPY_RANGE_SHARE_ALLOW`.
-pub(crate) fn fs_copy(
-    src: &CopyFile,
-    src_pos: i64,
-    dst: &CopyFile,
-    dst_pos: i64,
-    len: u64,
-) -> Result<u64> {
+pub(crate) fn fs_copy(range: &Range<'_>) -> Result<u64> {
     // SAFETY: Both files are valid by their type invariants; no lock is held; the flags are 0.
     let ret = unsafe {
-        bindings::vfs_copy_file_range(src.raw(), src_pos, dst.raw(), dst_pos, len as usize, 0)
+        bindings::vfs_copy_file_range(
+            range.src.raw(),
+            range.src_off,
+            range.dst.raw(),
+            range.dst_off,
+            range.len as usize,
+            0,
+        )
     };
-    count_at_most(ret as i64, len)
+    count_at_most(ret as i64, range.len)
 }
 
-/// Shares up to `len` bytes of extents (`vfs_clone_file_range()` with
+/// Shares up to `range.len` bytes of extents (`vfs_clone_file_range()` with
 /// `REMAP_FILE_CAN_SHORTEN`). Returns the bytes shared, from the start of the range: a
 /// filesystem that stops part way (xfs on a fatal signal, `ENOSPC` or `EDQUOT`) says how far it
 /// got instead of failing a range it has partly changed. btrfs cannot say: it fails the whole
 /// call, with some of the range possibly shared already; callers bound that by asking for
-/// [`CLONE_STEP`] at most. `len` must not be 0 (0 means "to EOF" there).
-pub(crate) fn clone_range(
-    src: &CopyFile,
-    src_pos: i64,
-    dst: &CopyFile,
-    dst_pos: i64,
-    len: u64,
-) -> Result<u64> {
-    if len == 0 {
+/// `range::CLONE_STEP` at most. The length must not be 0 (0 means "to EOF" there).
+pub(crate) fn clone_range(range: &Range<'_>) -> Result<u64> {
+    if range.len == 0 {
         return Err(EINVAL);
     }
     let flags = bindings::REMAP_FILE_CAN_SHORTEN;
     // SAFETY: Both files are valid by their type invariants; no lock is held. The flags are the
     // module's own, never `REMAP_FILE_DEDUP` (which warns) and never anything from userspace.
     let ret = unsafe {
-        bindings::vfs_clone_file_range(src.raw(), src_pos, dst.raw(), dst_pos, len as i64, flags)
+        bindings::vfs_clone_file_range(
+            range.src.raw(),
+            range.src_off,
+            range.dst.raw(),
+            range.dst_off,
+            range.len as i64,
+            flags,
+        )
     };
-    count_at_most(ret, len)
+    count_at_most(ret, range.len)
 }
-
-/// The most one clone call is asked to share. A clone has no chunk boundaries of its own: it
-/// is as long as the filesystem makes it, and when btrfs fails one (a fatal signal, `ENOSPC`),
-/// the caller cannot tell how much of its range is already shared. Asking for this much at a
-/// time bounds both: the wait for a signal or a cancel, and the part of a range whose state an
-/// error leaves unknown. A multiple of every block size, so every piece but the last stays
-/// aligned.
-pub(crate) const CLONE_STEP: u64 = 64 << 20;
 
 /// A private open file of a copy's source, to find its holes with `SEEK_DATA`/`SEEK_HOLE`
 /// without moving the caller's file position (every `->llseek` sets `f_pos`). Closed like any

@@ -77,7 +77,7 @@ checkpatch() {
 }
 lint "module builds without rustc or clippy warnings (CLIPPY=1)" no_warnings
 lint "module is rustfmt-clean" rustfmt --check --edition 2021 --config-path "$ksrc/.rustfmt.toml" \
-	$(ls rust/*.rs | grep -v uapi_generated)
+	$(ls rust/*.rs rust/*/*.rs | grep -v _generated)
 lint "C is checkpatch-clean" checkpatch
 rst_clean() {
 	python3 -c 'import sys, docutils.core
@@ -95,7 +95,7 @@ make -s -C tools/testing/selftests/copy_range KSFT_DIR="$ksft" && make -s -C sam
 	host_failed=$((host_failed + 1))
 }
 
-suites=$(grep -ho 'kunit_tests(\w*)' rust/*.rs | sed 's/kunit_tests(\(.*\))/\1/')
+suites=$(grep -rho --include=*.rs 'kunit_tests(\w*)' rust | sed 's/kunit_tests(\(.*\))/\1/')
 cargo build -q --release --manifest-path samples/Cargo.toml || {
 	echo "FAIL - samples: release build"
 	host_failed=$((host_failed + 1))

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * Out-of-line wrappers of static inline kernel helpers, and structure walks
- * that Rust cannot make through the bindings (see vfs_helpers.h).
+ * that Rust cannot make through the bindings (see helpers.h).
  */
 #include <linux/cred.h>
 #include <linux/fs.h>
@@ -13,7 +13,7 @@
 #include <linux/splice.h>
 #include <linux/user_namespace.h>
 
-#include "vfs_helpers.h"
+#include "helpers.h"
 
 /*
  * The data path of vfs_copy_file_range(..., COPY_FILE_SPLICE) without its
@@ -82,6 +82,17 @@ struct inode *copy_range_real_inode(struct file *file)
 bool copy_range_in_kthread(void)
 {
 	return current->flags & PF_KTHREAD;
+}
+
+/*
+ * Whether the current task may wait for a job to let go of its files: not
+ * a kernel thread, and not a task that is exiting.  An exiting task (killed,
+ * say) closes its descriptors with its SIGKILL already dequeued, so a
+ * killable wait would not end on it, and nothing can kill it again.
+ */
+bool copy_range_can_wait_for_jobs(void)
+{
+	return !(current->flags & (PF_KTHREAD | PF_EXITING));
 }
 
 /*
