@@ -228,43 +228,85 @@ TEST_F_TIMEOUT(stalled, kill_ends_a_close_that_waits_for_a_stalled_job, 60)
 	EXPECT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
 }
 
-/* Sends @fds over one end of a new socket pair together with that end's
- * peer, then closes both ends: a cycle only the garbage collector can
- * free, which it frees in a kernel thread.  0, or -1.
- */
-static int drop_in_gc_cycle(const int *fds, int nr)
+/* Whether a unix socket with inode @ino is listed in /proc/net/unix. */
+static bool unix_socket_exists(unsigned long ino)
 {
-	char cbuf[CMSG_SPACE(sizeof(int) * 8)] = { 0 };
+	char line[512];
+	bool found = false;
+	FILE *f = fopen("/proc/net/unix", "re");
+
+	if (!f)
+		return false;
+	while (!found && fgets(line, sizeof(line), f)) {
+		unsigned long i;
+
+		/* Num RefCount Protocol Flags Type St Inode Path */
+		if (sscanf(line, "%*s %*s %*s %*s %*s %*s %lu", &i) == 1)
+			found = i == ino;
+	}
+	fclose(f);
+	return found;
+}
+
+/* Releasing any unix socket makes the kernel schedule its collector. */
+static void poke_unix_gc(void)
+{
+	int sv[2];
+
+	if (!socketpair(AF_UNIX, SOCK_DGRAM, 0, sv)) {
+		close(sv[0]);
+		close(sv[1]);
+	}
+}
+
+/*
+ * Sends @fd over one end of a new socket pair together with the other end,
+ * into that end's own queue, and closes both: a cycle only the garbage
+ * collector frees, which it does in a kernel thread, dropping the last
+ * references to everything in flight there.  Returns once the collector
+ * has freed the cycle (the socket is gone from /proc/net/unix): 0, or -1.
+ */
+static int drop_in_gc_cycle(int fd)
+{
+	char cbuf[CMSG_SPACE(sizeof(int) * 2)] = { 0 };
 	struct iovec iov = { .iov_base = "x", .iov_len = 1 };
 	struct msghdr msg = {
 		.msg_iov = &iov, .msg_iovlen = 1,
-		.msg_control = cbuf, .msg_controllen = CMSG_SPACE(sizeof(int) * (nr + 1)),
+		.msg_control = cbuf, .msg_controllen = sizeof(cbuf),
 	};
 	struct cmsghdr *cmsg = CMSG_FIRSTHDR(&msg);
-	int sv[2], all[8];
+	int sv[2], fds[2], i;
+	struct stat st;
 
-	if (nr > 7 || socketpair(AF_UNIX, SOCK_DGRAM, 0, sv))
+	if (socketpair(AF_UNIX, SOCK_DGRAM, 0, sv) || fstat(sv[1], &st))
 		return -1;
-	all[0] = sv[1];
-	memcpy(all + 1, fds, sizeof(int) * nr);
+	fds[0] = sv[1];
+	fds[1] = fd;
 	cmsg->cmsg_level = SOL_SOCKET;
 	cmsg->cmsg_type = SCM_RIGHTS;
-	cmsg->cmsg_len = CMSG_LEN(sizeof(int) * (nr + 1));
-	memcpy(CMSG_DATA(cmsg), all, sizeof(int) * (nr + 1));
+	cmsg->cmsg_len = CMSG_LEN(sizeof(fds));
+	memcpy(CMSG_DATA(cmsg), fds, sizeof(fds));
 	/* Into sv[1]'s queue, carrying sv[1] itself. */
 	if (sendmsg(sv[0], &msg, 0) != 1)
 		return -1;
-	close(sv[0]);
 	close(sv[1]);
-	return 0;
+	close(sv[0]);
+	for (i = 0; i < BOUND_S * 20; i++) {
+		poke_unix_gc();
+		if (!unix_socket_exists(st.st_ino))
+			return 0;
+		usleep(50000);
+	}
+	return -1;
 }
 
 /*
  * The last reference to a job stuck on the server is dropped by the unix
  * garbage collector, in a kernel thread, which hands the final close to the
  * delayed fput worker.  A release that waited there would stall every file
- * closed that way after it: here, one on a private tmpfs, which then could
- * not be unmounted.
+ * closed that way after it: here, one on a private tmpfs, dropped the same
+ * way once the job's release has had its chance to block, which then
+ * could not be unmounted.
  */
 TEST_F_TIMEOUT(stalled, job_released_in_a_kernel_thread_does_not_stall_others, 90)
 {
@@ -275,17 +317,17 @@ TEST_F_TIMEOUT(stalled, job_released_in_a_kernel_thread_does_not_stall_others, 9
 	ASSERT_LE(0, job);
 	/* Let the worker block on the server. */
 	usleep(500000);
-	ASSERT_EQ(0, drop_in_gc_cycle(&job, 1));
+	ASSERT_EQ(0, drop_in_gc_cycle(job)) TH_LOG("the cycle was not collected");
 	close(job);
-	/* Let the collector run and the delayed fput reach the job. */
-	sleep(2);
+	/* The delayed fput runs a jiffy later: let it reach the job. */
+	usleep(500000);
 
 	strcpy(tmp, "/tmp/cr_gc.XXXXXX");
 	ASSERT_NE(NULL, mkdtemp(tmp));
 	ASSERT_EQ(0, mount("cr_gc", tmp, "tmpfs", 0, NULL));
 	fd = open_new(tmp, "f", O_RDWR);
 	ASSERT_LE(0, fd);
-	ASSERT_EQ(0, drop_in_gc_cycle(&fd, 1));
+	ASSERT_EQ(0, drop_in_gc_cycle(fd));
 	close(fd);
 	for (i = 0; i < BOUND_S * 10; i++) {
 		ret = umount(tmp);
@@ -302,9 +344,11 @@ TEST_F_TIMEOUT(stalled, job_released_in_a_kernel_thread_does_not_stall_others, 9
 }
 
 /*
- * A FUSE daemon holds (as descriptor 0, closed first when it dies) a job
- * that reads from its own stalled file.  Killed, it must exit: its release
- * of the job may not wait for a worker that waits for the daemon.
+ * A FUSE daemon holds a job that reads from its own stalled file, as a
+ * descriptor above its /dev/fuse one, so that the job's release runs before
+ * the connection goes away (an exiting task runs its final closes last in,
+ * first out).  Killed, it must exit: its release of the job may not wait
+ * for a worker that waits for the daemon.
  */
 TEST_F_TIMEOUT(stalled, daemon_killed_holding_its_own_job_exits, 60)
 {

@@ -16,8 +16,9 @@
  * than it was asked to.
  *
  * With --hold-job DST, the daemon itself submits a copy_range job from its
- * own stall file to DST and keeps the job's descriptor as its standard
- * input: a daemon that dies holding a job stuck on its own filesystem.
+ * own stall file to DST and keeps the job's descriptor as HELD_JOB_FD,
+ * above every other: a daemon that dies holding a job stuck on its own
+ * filesystem, whose release comes before the connection's when it exits.
  *
  * It stays in the foreground, prints "ready" on stdout once mounted, and
  * runs until killed or unmounted.
@@ -30,6 +31,7 @@
 #include "copy_range_helpers.h"
 
 #define CR_FUSE_SEED	7ULL
+#define HELD_JOB_FD	900
 #define INO_STALL	2
 #define INO_DATA	3
 #define INO_SINK	4
@@ -248,8 +250,8 @@ struct hold_job {
 
 /*
  * Submits a job from MOUNTPOINT/stall to @dst and keeps its descriptor as
- * fd 0, the first one closed when this process dies.  Runs beside the
- * session loop, which must be serving for the open to succeed.
+ * HELD_JOB_FD.  Runs beside the session loop, which must be serving for the
+ * open to succeed.
  */
 static void *hold_job(void *arg)
 {
@@ -265,7 +267,7 @@ static void *hold_job(void *arg)
 		exit(1);
 	}
 	job = cr_submit(src, 0, dst, 0, STALL_SIZE, 0);
-	if (job < 0 || dup2(job, 0) != 0) {
+	if (job < 0 || dup2(job, HELD_JOB_FD) != HELD_JOB_FD) {
 		perror("cr_fuse: hold-job submit");
 		exit(1);
 	}
