@@ -32,24 +32,19 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "copy_range_helpers.h"
-#include "kselftest_harness.h"
+#include "cr_fixture.h"
 
 #define SEED_A		0x5eed0000000e1101ULL
 #define SRC_SIZE	(64 * KIB + 5)
-#define NOBODY		65534
 
 /*
- * What each fixture below sets up: a source holding SRC_SIZE pattern bytes
- * and an empty destination, both O_RDWR, in fresh directories (the same one
- * when both are on one filesystem), plus whatever a test turns on that its
- * teardown must turn off again (immutable flag, swap, a mount).
+ * What each fixture below sets up is a cr_env: a source holding SRC_SIZE
+ * pattern bytes and an empty destination, both O_RDWR, in fresh
+ * directories (the same one when both are on one filesystem).  Besides,
+ * whatever a test turns on that its teardown must turn off again: an
+ * immutable flag, swap, a mount.
  */
-struct env {
-	char src_dir[PATH_MAX];
-	char dst_dir[PATH_MAX];
-	int src_fd;
-	int dst_fd;
+struct undo {
 	int immutable_fd;
 	char swap_path[PATH_MAX];
 	bool swapped;
@@ -57,62 +52,37 @@ struct env {
 	bool mounted;
 };
 
-static void env_init(struct env *e)
+static void undo_init(struct undo *u)
 {
-	memset(e, 0, sizeof(*e));
-	e->src_fd = -1;
-	e->dst_fd = -1;
-	e->immutable_fd = -1;
+	memset(u, 0, sizeof(*u));
+	u->immutable_fd = -1;
 }
 
-/* False when the test is to be skipped. */
-static bool env_setup(struct __test_metadata *_metadata, struct env *e,
-		      const char *src_root, unsigned long src_magic,
-		      const char *dst_root, unsigned long dst_magic)
+/* The source and destination of every test here, on @src and @dst. */
+static bool env_setup(struct __test_metadata *_metadata, struct cr_env *e,
+		      const struct cr_fs *src, const struct cr_fs *dst)
 {
-	if (!fs_mounted(src_root, src_magic))
-		SKIP(return false, "%s is not mounted", src_root);
-	if (!fs_mounted(dst_root, dst_magic))
-		SKIP(return false, "%s is not mounted", dst_root);
-	ASSERT_LE(0, cr_dev()) TH_LOG("open %s: %s", CR_DEVICE_PATH,
-				      strerror(errno));
-
-	ASSERT_NE(NULL, make_test_dir(src_root, e->src_dir));
-	memcpy(e->dst_dir, e->src_dir, sizeof(e->dst_dir));
-	if (strcmp(src_root, dst_root))
-		ASSERT_NE(NULL, make_test_dir(dst_root, e->dst_dir));
-	e->src_fd = open_new(e->src_dir, "src", O_RDWR);
-	ASSERT_LE(0, e->src_fd);
-	ASSERT_EQ(0, pattern_write(e->src_fd, 0, SRC_SIZE, SEED_A, 0));
-	e->dst_fd = open_new(e->dst_dir, "dst", O_RDWR);
-	ASSERT_LE(0, e->dst_fd);
-	return true;
+	return cr_env_setup(_metadata, e, src, dst, SRC_SIZE, SEED_A);
 }
 
-static void env_teardown(struct env *e)
+static void env_teardown(struct cr_env *e, struct undo *u)
 {
 	int flags;
 
 	/* An immutable or active swap file cannot be removed. */
-	if (e->immutable_fd >= 0 &&
-	    !ioctl(e->immutable_fd, FS_IOC_GETFLAGS, &flags)) {
+	if (u->immutable_fd >= 0 &&
+	    !ioctl(u->immutable_fd, FS_IOC_GETFLAGS, &flags)) {
 		flags &= ~FS_IMMUTABLE_FL;
-		ioctl(e->immutable_fd, FS_IOC_SETFLAGS, &flags);
+		ioctl(u->immutable_fd, FS_IOC_SETFLAGS, &flags);
 	}
-	if (e->immutable_fd >= 0)
-		close(e->immutable_fd);
-	if (e->swapped)
-		swapoff(e->swap_path);
-	if (e->src_fd >= 0)
-		close(e->src_fd);
-	if (e->dst_fd >= 0)
-		close(e->dst_fd);
-	remove_tree(e->src_dir);
-	if (e->dst_dir[0] && strcmp(e->src_dir, e->dst_dir))
-		remove_tree(e->dst_dir);
-	if (e->mounted) {
-		umount2(e->mnt, MNT_DETACH);
-		rmdir(e->mnt);
+	if (u->immutable_fd >= 0)
+		close(u->immutable_fd);
+	if (u->swapped)
+		swapoff(u->swap_path);
+	cr_env_teardown(e);
+	if (u->mounted) {
+		umount2(u->mnt, MNT_DETACH);
+		rmdir(u->mnt);
 	}
 }
 
@@ -248,35 +218,34 @@ TEST(efault_bad_args_pointer)
 
 /* ---- Every test filesystem ---- */
 
-FIXTURE(fs) {
-	struct env e;
+FIXTURE(same_fs) {
+	struct cr_env e;
+	struct undo u;
 };
 
-FIXTURE_VARIANT(fs) {
-	const char *root;
-	unsigned long magic;
+FIXTURE_VARIANT(same_fs) {
+	struct cr_fs fs;
 };
 
-FIXTURE_VARIANT_ADD(fs, btrfs) { .root = FS_BTRFS, .magic = BTRFS_SUPER_MAGIC };
-FIXTURE_VARIANT_ADD(fs, xfs) { .root = FS_XFS, .magic = XFS_SUPER_MAGIC };
-FIXTURE_VARIANT_ADD(fs, ext4) { .root = FS_EXT4, .magic = EXT4_SUPER_MAGIC };
-FIXTURE_VARIANT_ADD(fs, tmpfs) { .root = FS_TMPFS, .magic = TMPFS_MAGIC };
+FIXTURE_VARIANT_ADD(same_fs, btrfs) { .fs = CR_FS_BTRFS };
+FIXTURE_VARIANT_ADD(same_fs, xfs) { .fs = CR_FS_XFS };
+FIXTURE_VARIANT_ADD(same_fs, ext4) { .fs = CR_FS_EXT4 };
+FIXTURE_VARIANT_ADD(same_fs, tmpfs) { .fs = CR_FS_TMPFS };
 
-FIXTURE_SETUP(fs)
+FIXTURE_SETUP(same_fs)
 {
-	env_init(&self->e);
-	env_setup(_metadata, &self->e, variant->root, variant->magic,
-		  variant->root, variant->magic);
+	undo_init(&self->u);
+	env_setup(_metadata, &self->e, &variant->fs, &variant->fs);
 }
 
-FIXTURE_TEARDOWN(fs)
+FIXTURE_TEARDOWN(same_fs)
 {
-	env_teardown(&self->e);
+	env_teardown(&self->e, &self->u);
 }
 
-TEST_F(fs, ebadf_not_an_open_fd)
+TEST_F(same_fs, ebadf_not_an_open_fd)
 {
-	struct env *e = &self->e;
+	struct cr_env *e = &self->e;
 	int closed, opath;
 
 	ASSERT_BOTH_FAIL(EBADF, parity(-1, 0, e->dst_fd, 0, 4096));
@@ -300,9 +269,9 @@ TEST_F(fs, ebadf_not_an_open_fd)
 	ASSERT_EQ(0, file_size(e->dst_fd));
 }
 
-TEST_F(fs, ebadf_src_write_only)
+TEST_F(same_fs, ebadf_src_write_only)
 {
-	struct env *e = &self->e;
+	struct cr_env *e = &self->e;
 	int wo = open_at(e->src_dir, "src", O_WRONLY);
 
 	ASSERT_LE(0, wo);
@@ -311,9 +280,9 @@ TEST_F(fs, ebadf_src_write_only)
 	ASSERT_EQ(0, file_size(e->dst_fd));
 }
 
-TEST_F(fs, ebadf_dst_read_only)
+TEST_F(same_fs, ebadf_dst_read_only)
 {
-	struct env *e = &self->e;
+	struct cr_env *e = &self->e;
 	int ro = open_at(e->dst_dir, "dst", O_RDONLY);
 
 	ASSERT_LE(0, ro);
@@ -323,9 +292,9 @@ TEST_F(fs, ebadf_dst_read_only)
 }
 
 /* O_APPEND would make the destination offset meaningless. */
-TEST_F(fs, ebadf_dst_append)
+TEST_F(same_fs, ebadf_dst_append)
 {
-	struct env *e = &self->e;
+	struct cr_env *e = &self->e;
 	int app = open_at(e->dst_dir, "dst", O_WRONLY | O_APPEND);
 
 	ASSERT_LE(0, app);
@@ -334,9 +303,9 @@ TEST_F(fs, ebadf_dst_append)
 	ASSERT_EQ(0, file_size(e->dst_fd));
 }
 
-TEST_F(fs, einval_not_a_regular_file)
+TEST_F(same_fs, einval_not_a_regular_file)
 {
-	struct env *e = &self->e;
+	struct cr_env *e = &self->e;
 	int pfd[2], sfd[2], null_r, null_w;
 
 	ASSERT_EQ(0, pipe2(pfd, O_CLOEXEC));
@@ -363,9 +332,9 @@ TEST_F(fs, einval_not_a_regular_file)
 }
 
 /* A directory is EISDIR on either side, before any check on its mode. */
-TEST_F(fs, eisdir)
+TEST_F(same_fs, eisdir)
 {
-	struct env *e = &self->e;
+	struct cr_env *e = &self->e;
 	int dir = open(e->src_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 
 	ASSERT_LE(0, dir);
@@ -378,9 +347,9 @@ TEST_F(fs, eisdir)
  * Overlap within one file is judged on the range after clamping to the
  * source's EOF, so the last two cases are not errors.
  */
-TEST_F(fs, einval_same_file_overlap)
+TEST_F(same_fs, einval_same_file_overlap)
 {
-	struct env *e = &self->e;
+	struct cr_env *e = &self->e;
 	int fd = e->src_fd;
 	struct snapshot before;
 	int i;
@@ -417,9 +386,9 @@ TEST_F(fs, einval_same_file_overlap)
  * Offsets are loff_t: a u64 above INT64_MAX is negative.  Whatever
  * copy_file_range makes of each case, the ioctl must agree.
  */
-TEST_F(fs, negative_offsets_match_copy_file_range)
+TEST_F(same_fs, negative_offsets_match_copy_file_range)
 {
-	struct env *e = &self->e;
+	struct cr_env *e = &self->e;
 	const uint64_t neg = (uint64_t)-4096;
 	struct parity p;
 
@@ -442,9 +411,9 @@ TEST_F(fs, negative_offsets_match_copy_file_range)
 }
 
 /* offset + len wrapping around 2^64, on either side. */
-TEST_F(fs, eoverflow)
+TEST_F(same_fs, eoverflow)
 {
-	struct env *e = &self->e;
+	struct cr_env *e = &self->e;
 
 	ASSERT_BOTH_FAIL(EOVERFLOW, parity(e->src_fd, 4096, e->dst_fd, 0,
 					   UINT64_MAX - 100));
@@ -456,9 +425,9 @@ TEST_F(fs, eoverflow)
 }
 
 /* Short counts and zero counts are the same as copy_file_range's too. */
-TEST_F(fs, counts_match_copy_file_range)
+TEST_F(same_fs, counts_match_copy_file_range)
 {
-	struct env *e = &self->e;
+	struct cr_env *e = &self->e;
 
 	ASSERT_BOTH_RETURN(0, parity(e->src_fd, 0, e->dst_fd, 0, 0));
 	ASSERT_BOTH_RETURN(0, parity(e->src_fd, SRC_SIZE, e->dst_fd, 0, 4096));
@@ -477,17 +446,17 @@ TEST_F(fs, counts_match_copy_file_range)
  * An immutable destination, made so after it was opened for writing, which
  * is the only way to hold a writable descriptor to one.
  */
-TEST_F(fs, eperm_immutable_dst)
+TEST_F(same_fs, eperm_immutable_dst)
 {
-	struct env *e = &self->e;
+	struct cr_env *e = &self->e;
 	int flags;
 
 	if (geteuid())
-		SKIP(return, "setting FS_IMMUTABLE_FL needs root");
+		CR_SKIP_OR_FAIL(return, "setting FS_IMMUTABLE_FL needs root");
 	ASSERT_EQ(0, ioctl(e->dst_fd, FS_IOC_GETFLAGS, &flags));
 	flags |= FS_IMMUTABLE_FL;
-	e->immutable_fd = dup(e->dst_fd);
-	ASSERT_LE(0, e->immutable_fd);
+	self->u.immutable_fd = dup(e->dst_fd);
+	ASSERT_LE(0, self->u.immutable_fd);
 	ASSERT_EQ(0, ioctl(e->dst_fd, FS_IOC_SETFLAGS, &flags))
 		TH_LOG("FS_IOC_SETFLAGS: %s", strerror(errno));
 
@@ -509,9 +478,9 @@ static void count_xfsz(int sig)
  * raises SIGXFSZ (counted here, so that it does not kill the test), and
  * one that straddles it is cut short at the limit without a signal.
  */
-TEST_F(fs, efbig_rlimit_fsize)
+TEST_F(same_fs, efbig_rlimit_fsize)
 {
-	struct env *e = &self->e;
+	struct cr_env *e = &self->e;
 	struct rlimit rl = { .rlim_cur = MIB, .rlim_max = RLIM_INFINITY };
 	struct sigaction sa = { .sa_handler = count_xfsz };
 	const uint64_t past[] = { MIB, MIB + 1, 2 * MIB };
@@ -555,9 +524,9 @@ TEST_F(fs, efbig_rlimit_fsize)
 }
 
 /* Not copy_file_range's business: the ioctl's own flag checks. */
-TEST_F(fs, einval_flags)
+TEST_F(same_fs, einval_flags)
 {
-	struct env *e = &self->e;
+	struct cr_env *e = &self->e;
 	const uint64_t bad[] = {
 		COPY_RANGE_SHARE_ALLOW | COPY_RANGE_SHARE_REQUIRE,
 		1ULL << 2,
@@ -585,14 +554,14 @@ TEST_F(fs, einval_flags)
  * EINVAL rather than "succeed" with zero bytes or a page of junk; here
  * copy_file_range, seeing two superblocks, stops earlier with EXDEV.
  */
-TEST_F(fs, einval_pseudo_file_source)
+TEST_F(same_fs, einval_pseudo_file_source)
 {
 	static const char * const sources[] = {
 		"/proc/self/status",
 		"/sys/devices/system/cpu/online",
 		"/sys/kernel/uevent_seqnum",
 	};
-	struct env *e = &self->e;
+	struct cr_env *e = &self->e;
 	unsigned int i;
 	int tried = 0;
 
@@ -626,19 +595,21 @@ TEST_F(fs, einval_pseudo_file_source)
 /* ---- ext4 only ---- */
 
 FIXTURE(ext4) {
-	struct env e;
+	struct cr_env e;
+	struct undo u;
 };
 
 FIXTURE_SETUP(ext4)
 {
-	env_init(&self->e);
-	env_setup(_metadata, &self->e, FS_EXT4, EXT4_SUPER_MAGIC,
-		  FS_EXT4, EXT4_SUPER_MAGIC);
+	const struct cr_fs ext4 = CR_FS_EXT4;
+
+	undo_init(&self->u);
+	env_setup(_metadata, &self->e, &ext4, &ext4);
 }
 
 FIXTURE_TEARDOWN(ext4)
 {
-	env_teardown(&self->e);
+	env_teardown(&self->e, &self->u);
 }
 
 /*
@@ -648,7 +619,7 @@ FIXTURE_TEARDOWN(ext4)
  */
 TEST_F(ext4, efbig_past_s_maxbytes)
 {
-	struct env *e = &self->e;
+	struct cr_env *e = &self->e;
 
 	ASSERT_BOTH_FAIL(EFBIG, parity(e->src_fd, 0, e->dst_fd, 1ULL << 50,
 				       4096));
@@ -678,20 +649,21 @@ static int write_swap_header(int fd)
 }
 
 /*
- * Makes @e->swap_path an active swap file, with @wr_fd opened for writing
+ * Makes @u->swap_path, in @dir, an active swap file, with @wr_fd opened
+ * for writing
  * beforehand: an active swap file can still be opened that way, but doing
  * it first keeps the test independent of that.
  */
-static void swap_setup(struct __test_metadata *_metadata, struct env *e,
-		       int *wr_fd)
+static void swap_setup(struct __test_metadata *_metadata, const char *dir,
+		       struct undo *u, int *wr_fd)
 {
 	char cmd[PATH_MAX + 64];
 	int status, err;
 
 	if (geteuid())
-		SKIP(return, "swapon needs root");
-	ASSERT_EQ(0, path_join(e->swap_path, e->src_dir, "swap"));
-	*wr_fd = open(e->swap_path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+		CR_SKIP_OR_FAIL(return, "swapon needs root");
+	ASSERT_EQ(0, path_join(u->swap_path, dir, "swap"));
+	*wr_fd = open(u->swap_path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
 	ASSERT_LE(0, *wr_fd);
 	/* Real zeroes, not a hole: swapon refuses sparse files. */
 	ASSERT_EQ(0, pattern_write(*wr_fd, 0, SWAP_SIZE, PATTERN_ZERO, 0));
@@ -699,33 +671,33 @@ static void swap_setup(struct __test_metadata *_metadata, struct env *e,
 
 	ASSERT_GT((int)sizeof(cmd), snprintf(cmd, sizeof(cmd),
 					     "mkswap '%s' >/dev/null 2>&1",
-					     e->swap_path));
+					     u->swap_path));
 	status = system(cmd);
 	if (!WIFEXITED(status) || WEXITSTATUS(status)) {
 		TH_LOG("mkswap failed (status %#x), writing the header here",
 		       status);
 		ASSERT_EQ(0, write_swap_header(*wr_fd));
 	}
-	err = swapon(e->swap_path, 0) ? errno : 0;
+	err = swapon(u->swap_path, 0) ? errno : 0;
 	/* Without CONFIG_SWAP, swapon is not a system call at all. */
 	if (err == ENOSYS)
-		SKIP(return, "kernel without CONFIG_SWAP");
-	ASSERT_EQ(0, err) TH_LOG("swapon %s: %s", e->swap_path, strerror(err));
-	e->swapped = true;
+		CR_SKIP_OR_FAIL(return, "kernel without CONFIG_SWAP");
+	ASSERT_EQ(0, err) TH_LOG("swapon %s: %s", u->swap_path, strerror(err));
+	u->swapped = true;
 }
 
 /* An active swap file is ETXTBSY as either end of a copy. */
 TEST_F(ext4, etxtbsy_swap_file)
 {
-	struct env *e = &self->e;
+	struct cr_env *e = &self->e;
 	int swap_wr = -1, swap_rd;
 
-	swap_setup(_metadata, e, &swap_wr);
-	if (!e->swapped) {
+	swap_setup(_metadata, e->src_dir, &self->u, &swap_wr);
+	if (!self->u.swapped) {
 		close(swap_wr);
 		return;
 	}
-	swap_rd = open(e->swap_path, O_RDONLY | O_CLOEXEC);
+	swap_rd = open(self->u.swap_path, O_RDONLY | O_CLOEXEC);
 	ASSERT_LE(0, swap_rd);
 
 	ASSERT_BOTH_FAIL(ETXTBSY, parity(swap_rd, 0, e->dst_fd, 0, 4096));
@@ -738,30 +710,34 @@ TEST_F(ext4, etxtbsy_swap_file)
 /* ---- A filesystem that fills up ---- */
 
 FIXTURE(small_tmpfs) {
-	struct env e;
+	struct cr_env e;
+	struct undo u;
 };
 
 #define SMALL_TMPFS_SIZE	"6m"
 
 FIXTURE_SETUP(small_tmpfs)
 {
-	struct env *e = &self->e;
+	struct undo *u = &self->u;
+	const struct cr_fs small = {
+		.root = u->mnt, .magic = TMPFS_MAGIC, .name = "tmpfs",
+	};
 
-	env_init(e);
+	undo_init(u);
 	if (geteuid())
-		SKIP(return, "mount needs root");
-	snprintf(e->mnt, sizeof(e->mnt), "/tmp/copy_range_enospc.XXXXXX");
-	ASSERT_NE(NULL, mkdtemp(e->mnt));
-	ASSERT_EQ(0, mount("copy_range_test", e->mnt, "tmpfs", 0,
+		CR_SKIP_OR_FAIL(return, "mount needs root");
+	snprintf(u->mnt, sizeof(u->mnt), "/tmp/copy_range_enospc.XXXXXX");
+	ASSERT_NE(NULL, mkdtemp(u->mnt));
+	ASSERT_EQ(0, mount("copy_range_test", u->mnt, "tmpfs", 0,
 			   "size=" SMALL_TMPFS_SIZE ",mode=1777"))
 		TH_LOG("mount tmpfs: %s", strerror(errno));
-	e->mounted = true;
-	env_setup(_metadata, e, e->mnt, TMPFS_MAGIC, e->mnt, TMPFS_MAGIC);
+	u->mounted = true;
+	env_setup(_metadata, &self->e, &small, &small);
 }
 
 FIXTURE_TEARDOWN(small_tmpfs)
 {
-	env_teardown(&self->e);
+	env_teardown(&self->e, &self->u);
 }
 
 /*
@@ -771,7 +747,7 @@ FIXTURE_TEARDOWN(small_tmpfs)
  */
 TEST_F(small_tmpfs, enospc)
 {
-	struct env *e = &self->e;
+	struct cr_env *e = &self->e;
 	const int64_t size = 4 * MIB;
 	int pass;
 
@@ -812,36 +788,26 @@ TEST_F(small_tmpfs, enospc)
 /* ---- Across filesystems that can both share ---- */
 
 FIXTURE(cross) {
-	struct env e;
+	struct cr_env e;
+	struct undo u;
 };
 
 FIXTURE_VARIANT(cross) {
-	const char *src_root;
-	unsigned long src_magic;
-	const char *dst_root;
-	unsigned long dst_magic;
+	struct cr_fs src, dst;
 };
 
-FIXTURE_VARIANT_ADD(cross, btrfs_to_xfs) {
-	.src_root = FS_BTRFS, .src_magic = BTRFS_SUPER_MAGIC,
-	.dst_root = FS_XFS, .dst_magic = XFS_SUPER_MAGIC,
-};
-
-FIXTURE_VARIANT_ADD(cross, xfs_to_btrfs) {
-	.src_root = FS_XFS, .src_magic = XFS_SUPER_MAGIC,
-	.dst_root = FS_BTRFS, .dst_magic = BTRFS_SUPER_MAGIC,
-};
+FIXTURE_VARIANT_ADD(cross, btrfs_to_xfs) { .src = CR_FS_BTRFS, .dst = CR_FS_XFS };
+FIXTURE_VARIANT_ADD(cross, xfs_to_btrfs) { .src = CR_FS_XFS, .dst = CR_FS_BTRFS };
 
 FIXTURE_SETUP(cross)
 {
-	env_init(&self->e);
-	env_setup(_metadata, &self->e, variant->src_root, variant->src_magic,
-		  variant->dst_root, variant->dst_magic);
+	undo_init(&self->u);
+	env_setup(_metadata, &self->e, &variant->src, &variant->dst);
 }
 
 FIXTURE_TEARDOWN(cross)
 {
-	env_teardown(&self->e);
+	env_teardown(&self->e, &self->u);
 }
 
 /*
@@ -850,7 +816,7 @@ FIXTURE_TEARDOWN(cross)
  */
 TEST_F(cross, exdev_require)
 {
-	struct env *e = &self->e;
+	struct cr_env *e = &self->e;
 	int64_t ret;
 
 	ASSERT_EQ(-1, cfr(e->src_fd, 0, e->dst_fd, 0, 64 * KIB));
@@ -865,7 +831,7 @@ TEST_F(cross, exdev_require)
 /* The documented difference: without REQUIRE the ioctl just copies. */
 TEST_F(cross, flags0_and_allow_copy)
 {
-	struct env *e = &self->e;
+	struct cr_env *e = &self->e;
 	int i;
 
 	ASSERT_EQ(-1, cfr(e->src_fd, 0, e->dst_fd, 0, SRC_SIZE));
@@ -884,24 +850,23 @@ TEST_F(cross, flags0_and_allow_copy)
 /* ---- An unprivileged caller ---- */
 
 FIXTURE(unpriv) {
-	struct env e;
+	struct cr_env e;
+	struct undo u;
 };
 
 FIXTURE_VARIANT(unpriv) {
-	const char *root;
-	unsigned long magic;
+	struct cr_fs fs;
 };
 
-FIXTURE_VARIANT_ADD(unpriv, btrfs) { .root = FS_BTRFS, .magic = BTRFS_SUPER_MAGIC };
-FIXTURE_VARIANT_ADD(unpriv, tmpfs) { .root = FS_TMPFS, .magic = TMPFS_MAGIC };
+FIXTURE_VARIANT_ADD(unpriv, btrfs) { .fs = CR_FS_BTRFS };
+FIXTURE_VARIANT_ADD(unpriv, tmpfs) { .fs = CR_FS_TMPFS };
 
 FIXTURE_SETUP(unpriv)
 {
-	env_init(&self->e);
+	undo_init(&self->u);
 	if (geteuid())
-		SKIP(return, "dropping to another user needs root");
-	if (!env_setup(_metadata, &self->e, variant->root, variant->magic,
-		       variant->root, variant->magic))
+		CR_SKIP_OR_FAIL(return, "dropping to another user needs root");
+	if (!env_setup(_metadata, &self->e, &variant->fs, &variant->fs))
 		return;
 	/* Like the filesystem roots: anyone may create files here. */
 	ASSERT_EQ(0, chmod(self->e.src_dir, 01777));
@@ -909,7 +874,7 @@ FIXTURE_SETUP(unpriv)
 
 FIXTURE_TEARDOWN(unpriv)
 {
-	env_teardown(&self->e);
+	env_teardown(&self->e, &self->u);
 }
 
 #define USER_SIZE	(300 * KIB + 1)
@@ -974,7 +939,7 @@ static int unpriv_steps(const char *dir)
 
 TEST_F(unpriv, copy_and_ebadf_as_nobody)
 {
-	struct env *e = &self->e;
+	struct cr_env *e = &self->e;
 	int status;
 	pid_t pid;
 

@@ -31,12 +31,10 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "copy_range_helpers.h"
-#include "kselftest_harness.h"
+#include "cr_fixture.h"
 
 #define MODULE_NAME	"copy_range"
 #define MODULE_SYSFS	"/sys/module/" MODULE_NAME
-#define NOBODY		65534
 
 /* The source and destinations of jobs that run for a long time. */
 #define LONG_SIZE	(1024 * MIB)
@@ -162,35 +160,34 @@ static void __attribute__((constructor)) lifecycle_init(void)
 	atexit(restore_at_exit);
 }
 
-FIXTURE(lc) {
+FIXTURE(lifecycle) {
 	char dir[PATH_MAX];
 	pid_t child;
 };
 
-FIXTURE_VARIANT(lc) {
-	const char *root;
-	unsigned long magic;
+FIXTURE_VARIANT(lifecycle) {
+	struct cr_fs fs;
 };
 
-FIXTURE_VARIANT_ADD(lc, ext4) { .root = FS_EXT4, .magic = EXT4_SUPER_MAGIC };
+FIXTURE_VARIANT_ADD(lifecycle, ext4) { .fs = CR_FS_EXT4 };
 
-FIXTURE_SETUP(lc)
+FIXTURE_SETUP(lifecycle)
 {
 	self->child = 0;
 	if (geteuid())
-		SKIP(return, "loading modules needs root");
+		CR_SKIP_OR_FAIL(return, "loading modules needs root");
 	if (!module_ko() || access(module_ko(), R_OK))
-		SKIP(return, "COPY_RANGE_KO does not name the module's .ko");
-	if (!fs_mounted(variant->root, variant->magic))
-		SKIP(return, "%s is not mounted", variant->root);
+		CR_SKIP_OR_FAIL(return, "COPY_RANGE_KO does not name the module's .ko");
+	if (!cr_need_fs(_metadata, &variant->fs))
+		return;
 	ASSERT_NE(NULL, mod_state);
 	ASSERT_TRUE(module_loaded()) TH_LOG("the module is not loaded");
-	ASSERT_NE(NULL, make_test_dir(variant->root, self->dir));
+	ASSERT_NE(NULL, make_test_dir(variant->fs.root, self->dir));
 	/* Like the filesystem roots: anyone may create files here. */
 	ASSERT_EQ(0, chmod(self->dir, 01777));
 }
 
-FIXTURE_TEARDOWN_PARENT(lc)
+FIXTURE_TEARDOWN_PARENT(lifecycle)
 {
 	if (self->child > 0) {
 		kill(self->child, SIGKILL);
@@ -327,7 +324,7 @@ static int limit_steps(const char *dir, int to_parent, int from_parent)
 	return 0;
 }
 
-TEST_F_TIMEOUT(lc, per_user_limit, 180)
+TEST_F_TIMEOUT(lifecycle, per_user_limit, 180)
 {
 	int to_parent[2], to_child[2], status, src, dev, dst, job;
 	pid_t pid;
@@ -385,7 +382,7 @@ TEST_F_TIMEOUT(lc, per_user_limit, 180)
  * the job is seen to have ended, by WAIT or by poll(2): a submit right
  * after that must never be EAGAIN.
  */
-TEST_F_TIMEOUT(lc, slot_free_once_job_ended, 180)
+TEST_F_TIMEOUT(lifecycle, slot_free_once_job_ended, 180)
 {
 	const int rounds = 200;
 	int dev, src, dst, i, ret, eagain = 0, first = -1;
@@ -437,7 +434,7 @@ TEST_F_TIMEOUT(lc, slot_free_once_job_ended, 180)
  * running or ended, and the jobs go on as if nothing happened; once the
  * last one is closed, rmmod succeeds.
  */
-TEST_F_TIMEOUT(lc, rmmod_busy_while_job_open, 180)
+TEST_F_TIMEOUT(lifecycle, rmmod_busy_while_job_open, 180)
 {
 	struct copy_range_status st;
 	int dev, src, small_src, small_dst, done_job, running_job;
@@ -525,7 +522,7 @@ static int default_limit_steps(const char *dir)
 	return 0;
 }
 
-TEST_F_TIMEOUT(lc, default_limit, 180)
+TEST_F_TIMEOUT(lifecycle, default_limit, 180)
 {
 	int status, src;
 	pid_t pid;
@@ -656,7 +653,7 @@ static int write_file(const char *path, const char *text)
  * that user's budget: with max_jobs_per_user=LIMIT, all of them together
  * get LIMIT jobs, not LIMIT each.
  */
-TEST_F_TIMEOUT(lc, subuids_share_their_owners_limit, 180)
+TEST_F_TIMEOUT(lifecycle, subuids_share_their_owners_limit, 180)
 {
 	int ready[2], mapped[2], report[2], counts[SUBUIDS], i, total = 0;
 	int status, src;
@@ -719,7 +716,7 @@ TEST_F_TIMEOUT(lc, subuids_share_their_owners_limit, 180)
  * max_jobs bounds every user's jobs together: with max_jobs=6 and 4 per
  * user, root gets 4 and nobody 2.
  */
-TEST_F_TIMEOUT(lc, global_limit, 180)
+TEST_F_TIMEOUT(lifecycle, global_limit, 180)
 {
 	int dev, src, jobs[8], n = 0, i, status;
 	pid_t pid;
@@ -784,7 +781,7 @@ TEST_F_TIMEOUT(lc, global_limit, 180)
  * froze).  A queue the freezer ignored would copy at full speed meanwhile.
  * The job then finishes normally.
  */
-TEST_F_TIMEOUT(lc, jobs_pause_while_frozen, 300)
+TEST_F_TIMEOUT(lifecycle, jobs_pause_while_frozen, 300)
 {
 	struct copy_range_status st0, st1, st;
 	double t0, t1, rate;
@@ -792,7 +789,7 @@ TEST_F_TIMEOUT(lc, jobs_pause_while_frozen, 300)
 	char delay[16];
 
 	if (access("/sys/power/pm_test", W_OK))
-		SKIP(return, "no /sys/power/pm_test (CONFIG_PM_DEBUG)");
+		CR_SKIP_OR_FAIL(return, "no /sys/power/pm_test (CONFIG_PM_DEBUG)");
 	dev = open(CR_DEVICE_PATH, O_RDWR | O_CLOEXEC);
 	ASSERT_LE(0, dev);
 	src = make_long_file(self->dir, "src");
@@ -911,7 +908,7 @@ static int pin_steps(const char *dir, int report, int hold)
  * and the files are gone.  PIN_JOBS ended vector jobs must not pin memory
  * that the cgroup does not see (each vector alone is 32 KiB).
  */
-TEST_F_TIMEOUT(lc, ended_jobs_pin_only_charged_memory, 300)
+TEST_F_TIMEOUT(lifecycle, ended_jobs_pin_only_charged_memory, 300)
 {
 	int report[2], hold[2], result[2], status;
 	uint64_t avail_before, avail_after, charged, unaccounted;
