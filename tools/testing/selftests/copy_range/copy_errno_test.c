@@ -128,10 +128,12 @@ static struct parity parity(int src_fd, uint64_t src_off, int dst_fd,
 /*
  * The macros below take a struct parity by value, once, into __p: passing
  * parity(...) straight in must not make the calls again for each check.
+ * What copy_file_range does is the precondition (ASSERT), that each ioctl
+ * does the same is the property under test (EXPECT).
  */
 
 /* copy_file_range fails with @want, and so does every ioctl. */
-#define ASSERT_BOTH_FAIL(want, p) do { \
+#define EXPECT_BOTH_FAIL(want, p) do { \
 	const struct parity __p = (p); \
 	int __i; \
 	ASSERT_EQ(-1, __p.cfr_ret) \
@@ -139,51 +141,51 @@ static struct parity parity(int src_fd, uint64_t src_off, int dst_fd,
 	ASSERT_EQ(want, __p.cfr_errno) \
 		TH_LOG("copy_file_range: %s", strerror(__p.cfr_errno)); \
 	for (__i = 0; __i < N_IOCTL; __i++) { \
-		ASSERT_EQ(-1, __p.ret[__i]) \
+		EXPECT_EQ(-1, __p.ret[__i]) \
 			TH_LOG("flags %ju: returned %jd", \
 			       (uintmax_t)parity_flags[__i], \
 			       (intmax_t)__p.ret[__i]); \
-		ASSERT_EQ(__p.cfr_errno, __p.err[__i]) \
+		EXPECT_EQ(__p.cfr_errno, __p.err[__i]) \
 			TH_LOG("flags %ju: %s, copy_file_range: %s", \
 			       (uintmax_t)parity_flags[__i], \
 			       strerror(__p.err[__i]), \
 			       strerror(__p.cfr_errno)); \
 	} \
-	ASSERT_FALSE(__p.moved) TH_LOG("a file position moved"); \
+	EXPECT_FALSE(__p.moved) TH_LOG("a file position moved"); \
 } while (0)
 
 /* copy_file_range returns @want, and so does every ioctl. */
-#define ASSERT_BOTH_RETURN(want, p) do { \
+#define EXPECT_BOTH_RETURN(want, p) do { \
 	const struct parity __p = (p); \
 	int __i; \
 	ASSERT_EQ(want, __p.cfr_ret) \
 		TH_LOG("copy_file_range: %jd, %s", (intmax_t)__p.cfr_ret, \
 		       strerror(__p.cfr_errno)); \
 	for (__i = 0; __i < N_IOCTL; __i++) { \
-		ASSERT_EQ(__p.cfr_ret, __p.ret[__i]) \
+		EXPECT_EQ(__p.cfr_ret, __p.ret[__i]) \
 			TH_LOG("flags %ju: %jd, %s", \
 			       (uintmax_t)parity_flags[__i], \
 			       (intmax_t)__p.ret[__i], strerror(__p.err[__i])); \
 	} \
-	ASSERT_FALSE(__p.moved) TH_LOG("a file position moved"); \
+	EXPECT_FALSE(__p.moved) TH_LOG("a file position moved"); \
 } while (0)
 
 /* Whatever copy_file_range does, every ioctl does the same. */
-#define ASSERT_SAME_AS_CFR(p) do { \
+#define EXPECT_SAME_AS_CFR(p) do { \
 	const struct parity __p = (p); \
 	int __i; \
 	TH_LOG("copy_file_range: %jd, %s", (intmax_t)__p.cfr_ret, \
 	       __p.cfr_ret < 0 ? strerror(__p.cfr_errno) : "ok"); \
 	for (__i = 0; __i < N_IOCTL; __i++) { \
-		ASSERT_EQ(__p.cfr_ret, __p.ret[__i]) \
+		EXPECT_EQ(__p.cfr_ret, __p.ret[__i]) \
 			TH_LOG("flags %ju: %jd, %s", \
 			       (uintmax_t)parity_flags[__i], \
 			       (intmax_t)__p.ret[__i], strerror(__p.err[__i])); \
 		if (__p.cfr_ret < 0) { \
-			ASSERT_EQ(__p.cfr_errno, __p.err[__i]); \
+			EXPECT_EQ(__p.cfr_errno, __p.err[__i]); \
 		} \
 	} \
-	ASSERT_FALSE(__p.moved) TH_LOG("a file position moved"); \
+	EXPECT_FALSE(__p.moved) TH_LOG("a file position moved"); \
 } while (0)
 
 /* ---- The argument block itself ---- */
@@ -198,12 +200,12 @@ TEST(efault_bad_args_pointer)
 	ASSERT_LE(0, dev) TH_LOG("open %s: %s", CR_DEVICE_PATH,
 				 strerror(errno));
 	ASSERT_EQ(-1, syscall(SYS_ioctl, dev, COPY_RANGE_IOC_COPY, NULL));
-	ASSERT_EQ(EFAULT, errno);
+	EXPECT_EQ(EFAULT, errno);
 
 	none = mmap(NULL, page, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	ASSERT_NE(MAP_FAILED, none);
 	ASSERT_EQ(-1, syscall(SYS_ioctl, dev, COPY_RANGE_IOC_COPY, none));
-	ASSERT_EQ(EFAULT, errno);
+	EXPECT_EQ(EFAULT, errno);
 	/* The last bytes of the block run into the inaccessible page. */
 	ASSERT_EQ(0, munmap(none, page));
 	none = mmap(NULL, 2 * page, PROT_READ | PROT_WRITE,
@@ -212,7 +214,7 @@ TEST(efault_bad_args_pointer)
 	ASSERT_EQ(0, mprotect((char *)none + page, page, PROT_NONE));
 	ASSERT_EQ(-1, syscall(SYS_ioctl, dev, COPY_RANGE_IOC_COPY,
 			      (char *)none + page - 8));
-	ASSERT_EQ(EFAULT, errno);
+	EXPECT_EQ(EFAULT, errno);
 	ASSERT_EQ(0, munmap(none, 2 * page));
 }
 
@@ -248,25 +250,25 @@ TEST_F(same_fs, ebadf_not_an_open_fd)
 	struct cr_env *e = &self->e;
 	int closed, opath;
 
-	ASSERT_BOTH_FAIL(EBADF, parity(-1, 0, e->dst_fd, 0, 4096));
-	ASSERT_BOTH_FAIL(EBADF, parity(e->src_fd, 0, -1, 0, 4096));
+	EXPECT_BOTH_FAIL(EBADF, parity(-1, 0, e->dst_fd, 0, 4096));
+	EXPECT_BOTH_FAIL(EBADF, parity(e->src_fd, 0, -1, 0, 4096));
 
 	closed = dup(e->src_fd);
 	ASSERT_LE(0, closed);
 	ASSERT_EQ(0, close(closed));
-	ASSERT_BOTH_FAIL(EBADF, parity(closed, 0, e->dst_fd, 0, 4096));
-	ASSERT_BOTH_FAIL(EBADF, parity(e->src_fd, 0, closed, 0, 4096));
+	EXPECT_BOTH_FAIL(EBADF, parity(closed, 0, e->dst_fd, 0, 4096));
+	EXPECT_BOTH_FAIL(EBADF, parity(e->src_fd, 0, closed, 0, 4096));
 
 	/* O_PATH descriptors name a file but allow no I/O. */
 	opath = open_at(e->src_dir, "src", O_PATH);
 	ASSERT_LE(0, opath);
-	ASSERT_BOTH_FAIL(EBADF, parity(opath, 0, e->dst_fd, 0, 4096));
+	EXPECT_BOTH_FAIL(EBADF, parity(opath, 0, e->dst_fd, 0, 4096));
 	close(opath);
 	opath = open_at(e->dst_dir, "dst", O_PATH);
 	ASSERT_LE(0, opath);
-	ASSERT_BOTH_FAIL(EBADF, parity(e->src_fd, 0, opath, 0, 4096));
+	EXPECT_BOTH_FAIL(EBADF, parity(e->src_fd, 0, opath, 0, 4096));
 	close(opath);
-	ASSERT_EQ(0, file_size(e->dst_fd));
+	EXPECT_EQ(0, file_size(e->dst_fd));
 }
 
 TEST_F(same_fs, ebadf_src_write_only)
@@ -275,9 +277,9 @@ TEST_F(same_fs, ebadf_src_write_only)
 	int wo = open_at(e->src_dir, "src", O_WRONLY);
 
 	ASSERT_LE(0, wo);
-	ASSERT_BOTH_FAIL(EBADF, parity(wo, 0, e->dst_fd, 0, 4096));
+	EXPECT_BOTH_FAIL(EBADF, parity(wo, 0, e->dst_fd, 0, 4096));
 	close(wo);
-	ASSERT_EQ(0, file_size(e->dst_fd));
+	EXPECT_EQ(0, file_size(e->dst_fd));
 }
 
 TEST_F(same_fs, ebadf_dst_read_only)
@@ -286,9 +288,9 @@ TEST_F(same_fs, ebadf_dst_read_only)
 	int ro = open_at(e->dst_dir, "dst", O_RDONLY);
 
 	ASSERT_LE(0, ro);
-	ASSERT_BOTH_FAIL(EBADF, parity(e->src_fd, 0, ro, 0, 4096));
+	EXPECT_BOTH_FAIL(EBADF, parity(e->src_fd, 0, ro, 0, 4096));
 	close(ro);
-	ASSERT_EQ(0, file_size(e->dst_fd));
+	EXPECT_EQ(0, file_size(e->dst_fd));
 }
 
 /* O_APPEND would make the destination offset meaningless. */
@@ -298,9 +300,9 @@ TEST_F(same_fs, ebadf_dst_append)
 	int app = open_at(e->dst_dir, "dst", O_WRONLY | O_APPEND);
 
 	ASSERT_LE(0, app);
-	ASSERT_BOTH_FAIL(EBADF, parity(e->src_fd, 0, app, 0, 4096));
+	EXPECT_BOTH_FAIL(EBADF, parity(e->src_fd, 0, app, 0, 4096));
 	close(app);
-	ASSERT_EQ(0, file_size(e->dst_fd));
+	EXPECT_EQ(0, file_size(e->dst_fd));
 }
 
 TEST_F(same_fs, einval_not_a_regular_file)
@@ -309,14 +311,14 @@ TEST_F(same_fs, einval_not_a_regular_file)
 	int pfd[2], sfd[2], null_r, null_w;
 
 	ASSERT_EQ(0, pipe2(pfd, O_CLOEXEC));
-	ASSERT_BOTH_FAIL(EINVAL, parity(pfd[0], 0, e->dst_fd, 0, 4096));
-	ASSERT_BOTH_FAIL(EINVAL, parity(e->src_fd, 0, pfd[1], 0, 4096));
+	EXPECT_BOTH_FAIL(EINVAL, parity(pfd[0], 0, e->dst_fd, 0, 4096));
+	EXPECT_BOTH_FAIL(EINVAL, parity(e->src_fd, 0, pfd[1], 0, 4096));
 	close(pfd[0]);
 	close(pfd[1]);
 
 	ASSERT_EQ(0, socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sfd));
-	ASSERT_BOTH_FAIL(EINVAL, parity(sfd[0], 0, e->dst_fd, 0, 4096));
-	ASSERT_BOTH_FAIL(EINVAL, parity(e->src_fd, 0, sfd[1], 0, 4096));
+	EXPECT_BOTH_FAIL(EINVAL, parity(sfd[0], 0, e->dst_fd, 0, 4096));
+	EXPECT_BOTH_FAIL(EINVAL, parity(e->src_fd, 0, sfd[1], 0, 4096));
 	close(sfd[0]);
 	close(sfd[1]);
 
@@ -324,11 +326,11 @@ TEST_F(same_fs, einval_not_a_regular_file)
 	null_w = open("/dev/null", O_WRONLY | O_CLOEXEC);
 	ASSERT_LE(0, null_r);
 	ASSERT_LE(0, null_w);
-	ASSERT_BOTH_FAIL(EINVAL, parity(null_r, 0, e->dst_fd, 0, 4096));
-	ASSERT_BOTH_FAIL(EINVAL, parity(e->src_fd, 0, null_w, 0, 4096));
+	EXPECT_BOTH_FAIL(EINVAL, parity(null_r, 0, e->dst_fd, 0, 4096));
+	EXPECT_BOTH_FAIL(EINVAL, parity(e->src_fd, 0, null_w, 0, 4096));
 	close(null_r);
 	close(null_w);
-	ASSERT_EQ(0, file_size(e->dst_fd));
+	EXPECT_EQ(0, file_size(e->dst_fd));
 }
 
 /* A directory is EISDIR on either side, before any check on its mode. */
@@ -338,8 +340,8 @@ TEST_F(same_fs, eisdir)
 	int dir = open(e->src_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 
 	ASSERT_LE(0, dir);
-	ASSERT_BOTH_FAIL(EISDIR, parity(dir, 0, e->dst_fd, 0, 4096));
-	ASSERT_BOTH_FAIL(EISDIR, parity(e->src_fd, 0, dir, 0, 4096));
+	EXPECT_BOTH_FAIL(EISDIR, parity(dir, 0, e->dst_fd, 0, 4096));
+	EXPECT_BOTH_FAIL(EISDIR, parity(e->src_fd, 0, dir, 0, 4096));
 	close(dir);
 }
 
@@ -355,16 +357,16 @@ TEST_F(same_fs, einval_same_file_overlap)
 	int i;
 
 	ASSERT_EQ(0, snapshot_take(fd, &before));
-	ASSERT_BOTH_FAIL(EINVAL, parity(fd, 0, fd, 4096, 8192));
-	ASSERT_BOTH_FAIL(EINVAL, parity(fd, 4096, fd, 0, 8192));
-	ASSERT_BOTH_FAIL(EINVAL, parity(fd, 100, fd, 100, 10));
-	ASSERT_BOTH_FAIL(EINVAL, parity(fd, 0, fd, 1, SRC_SIZE));
-	ASSERT_BOTH_FAIL(EINVAL, parity(fd, SRC_SIZE - 5, fd, SRC_SIZE - 3, 100));
-	ASSERT_TRUE(snapshot_same(fd, &before));
+	EXPECT_BOTH_FAIL(EINVAL, parity(fd, 0, fd, 4096, 8192));
+	EXPECT_BOTH_FAIL(EINVAL, parity(fd, 4096, fd, 0, 8192));
+	EXPECT_BOTH_FAIL(EINVAL, parity(fd, 100, fd, 100, 10));
+	EXPECT_BOTH_FAIL(EINVAL, parity(fd, 0, fd, 1, SRC_SIZE));
+	EXPECT_BOTH_FAIL(EINVAL, parity(fd, SRC_SIZE - 5, fd, SRC_SIZE - 3, 100));
+	EXPECT_TRUE(snapshot_same(fd, &before));
 	snapshot_free(&before);
 
 	/* Nothing left to copy at EOF, so nothing overlaps. */
-	ASSERT_BOTH_RETURN(0, parity(fd, SRC_SIZE, fd, SRC_SIZE - 10, 100));
+	EXPECT_BOTH_RETURN(0, parity(fd, SRC_SIZE, fd, SRC_SIZE - 10, 100));
 	/*
 	 * Clamped to [SRC_SIZE - 100, SRC_SIZE): disjoint from the target.
 	 * The copy grows the file, so each call gets it back as it was.
@@ -372,12 +374,12 @@ TEST_F(same_fs, einval_same_file_overlap)
 	ASSERT_EQ(100, cfr(fd, SRC_SIZE - 100, fd, SRC_SIZE, 4096));
 	for (i = 0; i < N_IOCTL; i++) {
 		ASSERT_EQ(0, ftruncate(fd, SRC_SIZE));
-		ASSERT_EQ(100, copy_range(fd, SRC_SIZE - 100, fd, SRC_SIZE, 4096,
+		EXPECT_EQ(100, copy_range(fd, SRC_SIZE - 100, fd, SRC_SIZE, 4096,
 					  parity_flags[i]))
 			TH_LOG("flags %ju: %s", (uintmax_t)parity_flags[i],
 			       strerror(errno));
-		ASSERT_EQ(SRC_SIZE + 100, file_size(fd));
-		ASSERT_EQ(-1, pattern_mismatch(fd, SRC_SIZE, 100, SEED_A,
+		EXPECT_EQ(SRC_SIZE + 100, file_size(fd));
+		EXPECT_EQ(-1, pattern_mismatch(fd, SRC_SIZE, 100, SEED_A,
 					       SRC_SIZE - 100));
 	}
 }
@@ -394,20 +396,20 @@ TEST_F(same_fs, negative_offsets_match_copy_file_range)
 
 	p = parity(e->src_fd, neg, e->dst_fd, 0, 10);
 	ASSERT_EQ(-1, p.cfr_ret);
-	ASSERT_SAME_AS_CFR(p);
+	EXPECT_SAME_AS_CFR(p);
 	p = parity(e->src_fd, 0, e->dst_fd, neg, 10);
 	ASSERT_EQ(-1, p.cfr_ret);
-	ASSERT_SAME_AS_CFR(p);
+	EXPECT_SAME_AS_CFR(p);
 	p = parity(e->src_fd, neg, e->dst_fd, 0, 0);
-	ASSERT_SAME_AS_CFR(p);
+	EXPECT_SAME_AS_CFR(p);
 	p = parity(e->src_fd, 1ULL << 63, e->dst_fd, 0, 10);
-	ASSERT_SAME_AS_CFR(p);
+	EXPECT_SAME_AS_CFR(p);
 	p = parity(e->src_fd, 0, e->dst_fd, 1ULL << 63, 10);
-	ASSERT_SAME_AS_CFR(p);
+	EXPECT_SAME_AS_CFR(p);
 	/* Negative and wrapping: which check wins is copy_file_range's call. */
 	p = parity(e->src_fd, neg, e->dst_fd, 0, 8192);
-	ASSERT_SAME_AS_CFR(p);
-	ASSERT_EQ(0, file_size(e->dst_fd));
+	EXPECT_SAME_AS_CFR(p);
+	EXPECT_EQ(0, file_size(e->dst_fd));
 }
 
 /* offset + len wrapping around 2^64, on either side. */
@@ -415,13 +417,13 @@ TEST_F(same_fs, eoverflow)
 {
 	struct cr_env *e = &self->e;
 
-	ASSERT_BOTH_FAIL(EOVERFLOW, parity(e->src_fd, 4096, e->dst_fd, 0,
+	EXPECT_BOTH_FAIL(EOVERFLOW, parity(e->src_fd, 4096, e->dst_fd, 0,
 					   UINT64_MAX - 100));
-	ASSERT_BOTH_FAIL(EOVERFLOW, parity(e->src_fd, 1, e->dst_fd, 0,
+	EXPECT_BOTH_FAIL(EOVERFLOW, parity(e->src_fd, 1, e->dst_fd, 0,
 					   UINT64_MAX));
-	ASSERT_BOTH_FAIL(EOVERFLOW, parity(e->src_fd, 0, e->dst_fd, 1,
+	EXPECT_BOTH_FAIL(EOVERFLOW, parity(e->src_fd, 0, e->dst_fd, 1,
 					   UINT64_MAX));
-	ASSERT_EQ(0, file_size(e->dst_fd));
+	EXPECT_EQ(0, file_size(e->dst_fd));
 }
 
 /* Short counts and zero counts are the same as copy_file_range's too. */
@@ -429,17 +431,17 @@ TEST_F(same_fs, counts_match_copy_file_range)
 {
 	struct cr_env *e = &self->e;
 
-	ASSERT_BOTH_RETURN(0, parity(e->src_fd, 0, e->dst_fd, 0, 0));
-	ASSERT_BOTH_RETURN(0, parity(e->src_fd, SRC_SIZE, e->dst_fd, 0, 4096));
-	ASSERT_BOTH_RETURN(0, parity(e->src_fd, SRC_SIZE + 1, e->dst_fd, 0, 1));
-	ASSERT_EQ(0, file_size(e->dst_fd));
-	ASSERT_BOTH_RETURN(100, parity(e->src_fd, SRC_SIZE - 100, e->dst_fd, 0,
+	EXPECT_BOTH_RETURN(0, parity(e->src_fd, 0, e->dst_fd, 0, 0));
+	EXPECT_BOTH_RETURN(0, parity(e->src_fd, SRC_SIZE, e->dst_fd, 0, 4096));
+	EXPECT_BOTH_RETURN(0, parity(e->src_fd, SRC_SIZE + 1, e->dst_fd, 0, 1));
+	EXPECT_EQ(0, file_size(e->dst_fd));
+	EXPECT_BOTH_RETURN(100, parity(e->src_fd, SRC_SIZE - 100, e->dst_fd, 0,
 				       4096));
 	/* No wrap, so the largest length just means "to EOF". */
-	ASSERT_BOTH_RETURN(SRC_SIZE, parity(e->src_fd, 0, e->dst_fd, 0,
+	EXPECT_BOTH_RETURN(SRC_SIZE, parity(e->src_fd, 0, e->dst_fd, 0,
 					    UINT64_MAX));
-	ASSERT_EQ(SRC_SIZE, file_size(e->dst_fd));
-	ASSERT_EQ(-1, pattern_mismatch(e->dst_fd, 0, SRC_SIZE, SEED_A, 0));
+	EXPECT_EQ(SRC_SIZE, file_size(e->dst_fd));
+	EXPECT_EQ(-1, pattern_mismatch(e->dst_fd, 0, SRC_SIZE, SEED_A, 0));
 }
 
 /*
@@ -460,8 +462,8 @@ TEST_F(same_fs, eperm_immutable_dst)
 	ASSERT_EQ(0, ioctl(e->dst_fd, FS_IOC_SETFLAGS, &flags))
 		TH_LOG("FS_IOC_SETFLAGS: %s", strerror(errno));
 
-	ASSERT_BOTH_FAIL(EPERM, parity(e->src_fd, 0, e->dst_fd, 0, 4096));
-	ASSERT_EQ(0, file_size(e->dst_fd));
+	EXPECT_BOTH_FAIL(EPERM, parity(e->src_fd, 0, e->dst_fd, 0, 4096));
+	EXPECT_EQ(0, file_size(e->dst_fd));
 }
 
 /* volatile sig_atomic_t: what C promises a signal handler may write. */
@@ -491,19 +493,19 @@ TEST_F(same_fs, efbig_rlimit_fsize)
 
 	for (i = 0; i < ARRAY_SIZE(past); i++) {
 		xfsz_count = 0;
-		ASSERT_BOTH_FAIL(EFBIG, parity(e->src_fd, 0, e->dst_fd, past[i],
+		EXPECT_BOTH_FAIL(EFBIG, parity(e->src_fd, 0, e->dst_fd, past[i],
 					       4096));
-		ASSERT_EQ(1 + N_IOCTL, xfsz_count)
+		EXPECT_EQ(1 + N_IOCTL, xfsz_count)
 			TH_LOG("every call must raise SIGXFSZ");
 	}
-	ASSERT_EQ(0, file_size(e->dst_fd));
+	EXPECT_EQ(0, file_size(e->dst_fd));
 
 	xfsz_count = 0;
-	ASSERT_BOTH_RETURN(100, parity(e->src_fd, 0, e->dst_fd, MIB - 100,
+	EXPECT_BOTH_RETURN(100, parity(e->src_fd, 0, e->dst_fd, MIB - 100,
 				       4096));
-	ASSERT_EQ(0, xfsz_count);
-	ASSERT_EQ((int64_t)MIB, file_size(e->dst_fd));
-	ASSERT_EQ(-1, pattern_mismatch(e->dst_fd, MIB - 100, 100, SEED_A, 0));
+	EXPECT_EQ(0, xfsz_count);
+	EXPECT_EQ((int64_t)MIB, file_size(e->dst_fd));
+	EXPECT_EQ(-1, pattern_mismatch(e->dst_fd, MIB - 100, 100, SEED_A, 0));
 
 	/*
 	 * Nothing to copy, past the limit: copy_file_range of the 7.3 tree
@@ -517,10 +519,10 @@ TEST_F(same_fs, efbig_rlimit_fsize)
 		xfsz_count = 0;
 		p = i ? parity(e->src_fd, 0, e->dst_fd, 2 * MIB, 0) :
 			parity(e->src_fd, SRC_SIZE, e->dst_fd, 2 * MIB, 4096);
-		ASSERT_SAME_AS_CFR(p);
-		ASSERT_EQ(p.cfr_ret < 0 ? 1 + N_IOCTL : 0, xfsz_count);
+		EXPECT_SAME_AS_CFR(p);
+		EXPECT_EQ(p.cfr_ret < 0 ? 1 + N_IOCTL : 0, xfsz_count);
 	}
-	ASSERT_EQ((int64_t)MIB, file_size(e->dst_fd));
+	EXPECT_EQ((int64_t)MIB, file_size(e->dst_fd));
 }
 
 /* Not copy_file_range's business: the ioctl's own flag checks. */
@@ -538,14 +540,14 @@ TEST_F(same_fs, einval_flags)
 	unsigned int i;
 
 	for (i = 0; i < ARRAY_SIZE(bad); i++) {
-		ASSERT_EQ(-1, copy_range(e->src_fd, 0, e->dst_fd, 0, 4096,
+		EXPECT_EQ(-1, copy_range(e->src_fd, 0, e->dst_fd, 0, 4096,
 					 bad[i]))
 			TH_LOG("flags %#jx accepted", (uintmax_t)bad[i]);
-		ASSERT_EQ(EINVAL, errno)
+		EXPECT_EQ(EINVAL, errno)
 			TH_LOG("flags %#jx: %s", (uintmax_t)bad[i],
 			       strerror(errno));
 	}
-	ASSERT_EQ(0, file_size(e->dst_fd));
+	EXPECT_EQ(0, file_size(e->dst_fd));
 }
 
 /*
@@ -578,15 +580,15 @@ TEST_F(same_fs, einval_pseudo_file_source)
 		close(fd);
 		ASSERT_EQ(-1, p.cfr_ret);
 		ASSERT_EQ(EXDEV, p.cfr_errno);
-		ASSERT_EQ(-1, p.ret[0]) TH_LOG("%s: copied %jd", sources[i],
+		EXPECT_EQ(-1, p.ret[0]) TH_LOG("%s: copied %jd", sources[i],
 					       (intmax_t)p.ret[0]);
-		ASSERT_EQ(EINVAL, p.err[0]) TH_LOG("%s: %s", sources[i],
+		EXPECT_EQ(EINVAL, p.err[0]) TH_LOG("%s: %s", sources[i],
 						   strerror(p.err[0]));
-		ASSERT_EQ(-1, p.ret[1]) TH_LOG("%s: copied %jd", sources[i],
+		EXPECT_EQ(-1, p.ret[1]) TH_LOG("%s: copied %jd", sources[i],
 					       (intmax_t)p.ret[1]);
-		ASSERT_EQ(EINVAL, p.err[1]) TH_LOG("%s: %s", sources[i],
+		EXPECT_EQ(EINVAL, p.err[1]) TH_LOG("%s: %s", sources[i],
 						   strerror(p.err[1]));
-		ASSERT_EQ(0, file_size(e->dst_fd));
+		EXPECT_EQ(0, file_size(e->dst_fd));
 	}
 	/* /proc/self/status at least is always there. */
 	ASSERT_LE(1, tried);
@@ -621,9 +623,9 @@ TEST_F(ext4, efbig_past_s_maxbytes)
 {
 	struct cr_env *e = &self->e;
 
-	ASSERT_BOTH_FAIL(EFBIG, parity(e->src_fd, 0, e->dst_fd, 1ULL << 50,
+	EXPECT_BOTH_FAIL(EFBIG, parity(e->src_fd, 0, e->dst_fd, 1ULL << 50,
 				       4096));
-	ASSERT_EQ(0, file_size(e->dst_fd));
+	EXPECT_EQ(0, file_size(e->dst_fd));
 }
 
 #define SWAP_SIZE	(1 * MIB)
@@ -700,9 +702,9 @@ TEST_F(ext4, etxtbsy_swap_file)
 	swap_rd = open(self->u.swap_path, O_RDONLY | O_CLOEXEC);
 	ASSERT_LE(0, swap_rd);
 
-	ASSERT_BOTH_FAIL(ETXTBSY, parity(swap_rd, 0, e->dst_fd, 0, 4096));
-	ASSERT_EQ(0, file_size(e->dst_fd));
-	ASSERT_BOTH_FAIL(ETXTBSY, parity(e->src_fd, 0, swap_wr, 4096, 4096));
+	EXPECT_BOTH_FAIL(ETXTBSY, parity(swap_rd, 0, e->dst_fd, 0, 4096));
+	EXPECT_EQ(0, file_size(e->dst_fd));
+	EXPECT_BOTH_FAIL(ETXTBSY, parity(e->src_fd, 0, swap_wr, 4096, 4096));
 	close(swap_rd);
 	close(swap_wr);
 }
@@ -778,8 +780,8 @@ TEST_F(small_tmpfs, enospc)
 		ASSERT_EQ(ENOSPC, err) TH_LOG("%s: %s", who, strerror(err));
 		ASSERT_GT(size, total);
 		/* What was reported is what is there. */
-		ASSERT_EQ(total, file_size(dst));
-		ASSERT_EQ(-1, pattern_mismatch(dst, 0, total, SEED_A, 0));
+		EXPECT_EQ(total, file_size(dst));
+		EXPECT_EQ(-1, pattern_mismatch(dst, 0, total, SEED_A, 0));
 		close(dst);
 		ASSERT_EQ(0, remove_file(e->dst_dir, "fill"));
 	}
@@ -820,12 +822,12 @@ TEST_F(cross, exdev_require)
 	int64_t ret;
 
 	ASSERT_EQ(-1, cfr(e->src_fd, 0, e->dst_fd, 0, 64 * KIB));
-	ASSERT_EQ(EXDEV, errno);
+	EXPECT_EQ(EXDEV, errno);
 	ret = copy_range(e->src_fd, 0, e->dst_fd, 0, 64 * KIB,
 			 COPY_RANGE_SHARE_REQUIRE);
-	ASSERT_EQ(-1, ret);
-	ASSERT_EQ(EXDEV, errno);
-	ASSERT_EQ(0, file_size(e->dst_fd));
+	EXPECT_EQ(-1, ret);
+	EXPECT_EQ(EXDEV, errno);
+	EXPECT_EQ(0, file_size(e->dst_fd));
 }
 
 /* The documented difference: without REQUIRE the ioctl just copies. */
@@ -835,15 +837,15 @@ TEST_F(cross, flags0_and_allow_copy)
 	int i;
 
 	ASSERT_EQ(-1, cfr(e->src_fd, 0, e->dst_fd, 0, SRC_SIZE));
-	ASSERT_EQ(EXDEV, errno);
+	EXPECT_EQ(EXDEV, errno);
 	for (i = 0; i < N_IOCTL; i++) {
 		ASSERT_EQ(0, ftruncate(e->dst_fd, 0));
-		ASSERT_EQ(SRC_SIZE, copy_range(e->src_fd, 0, e->dst_fd, 0,
+		EXPECT_EQ(SRC_SIZE, copy_range(e->src_fd, 0, e->dst_fd, 0,
 					       SRC_SIZE, parity_flags[i]))
 			TH_LOG("flags %ju: %s", (uintmax_t)parity_flags[i],
 			       strerror(errno));
-		ASSERT_EQ(SRC_SIZE, file_size(e->dst_fd));
-		ASSERT_EQ(-1, pattern_mismatch(e->dst_fd, 0, SRC_SIZE, SEED_A, 0));
+		EXPECT_EQ(SRC_SIZE, file_size(e->dst_fd));
+		EXPECT_EQ(-1, pattern_mismatch(e->dst_fd, 0, SRC_SIZE, SEED_A, 0));
 	}
 }
 
@@ -951,12 +953,12 @@ TEST_F(unpriv, copy_and_ebadf_as_nobody)
 		_exit(unpriv_steps(e->src_dir));
 	ASSERT_EQ(pid, waitpid(pid, &status, 0));
 	ASSERT_TRUE(WIFEXITED(status)) TH_LOG("child status %#x", status);
-	ASSERT_EQ(0, WEXITSTATUS(status))
+	EXPECT_EQ(0, WEXITSTATUS(status))
 		TH_LOG("as nobody, step %d failed (see unpriv_steps())",
 		       WEXITSTATUS(status));
 	/* root's files are as they were. */
-	ASSERT_EQ(0, file_size(e->dst_fd));
-	ASSERT_EQ(-1, pattern_mismatch(e->src_fd, 0, SRC_SIZE, SEED_A, 0));
+	EXPECT_EQ(0, file_size(e->dst_fd));
+	EXPECT_EQ(-1, pattern_mismatch(e->src_fd, 0, SRC_SIZE, SEED_A, 0));
 }
 
 TEST_HARNESS_MAIN

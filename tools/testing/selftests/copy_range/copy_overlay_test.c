@@ -165,17 +165,17 @@ TEST_F(overlay, flags0_copies_independently)
 	struct cr_stats before, want = {};
 
 	cr_read_stats(_metadata, &before);
-	ASSERT_EQ(SRC_SIZE, copy_range(self->o.src_fd, 0, self->o.dst_fd, 0,
+	EXPECT_EQ(SRC_SIZE, copy_range(self->o.src_fd, 0, self->o.dst_fd, 0,
 				       SRC_SIZE, 0))
 		TH_LOG("%s", strerror(errno));
 	MOVED(&want, CR_IMPL_FS_COPY, .calls = 1, .copied = SRC_SIZE);
-	cr_check_moved(_metadata, &before, &want);
+	cr_expect_moved(_metadata, &before, &want);
 
-	ASSERT_EQ(SRC_SIZE, file_size(self->o.dst_fd));
-	ASSERT_EQ(-1, pattern_mismatch(self->o.dst_fd, 0, SRC_SIZE, SEED_A, 0));
-	ASSERT_EQ(-1, files_mismatch(self->o.src_fd, 0, self->o.dst_fd, 0,
+	EXPECT_EQ(SRC_SIZE, file_size(self->o.dst_fd));
+	EXPECT_EQ(-1, pattern_mismatch(self->o.dst_fd, 0, SRC_SIZE, SEED_A, 0));
+	EXPECT_EQ(-1, files_mismatch(self->o.src_fd, 0, self->o.dst_fd, 0,
 				     SRC_SIZE));
-	cr_check_sharing(_metadata, self->o.dst_fd, 0, SRC_SIZE, false);
+	cr_expect_sharing(_metadata, self->o.dst_fd, 0, SRC_SIZE, false);
 }
 
 /*
@@ -187,15 +187,15 @@ TEST_F(overlay, allow_offloads_and_shares)
 	struct cr_stats before, want = {};
 
 	cr_read_stats(_metadata, &before);
-	ASSERT_EQ(SRC_SIZE, copy_range(self->o.src_fd, 0, self->o.dst_fd, 0,
+	EXPECT_EQ(SRC_SIZE, copy_range(self->o.src_fd, 0, self->o.dst_fd, 0,
 				       SRC_SIZE, COPY_RANGE_SHARE_ALLOW))
 		TH_LOG("%s", strerror(errno));
 	MOVED(&want, CR_IMPL_FS_COPY, .calls = 1, .offloaded = SRC_SIZE);
-	cr_check_moved(_metadata, &before, &want);
+	cr_expect_moved(_metadata, &before, &want);
 
-	ASSERT_EQ(SRC_SIZE, file_size(self->o.dst_fd));
-	ASSERT_EQ(-1, pattern_mismatch(self->o.dst_fd, 0, SRC_SIZE, SEED_A, 0));
-	cr_check_sharing(_metadata, self->o.dst_fd, 0, SRC_SIZE, true);
+	EXPECT_EQ(SRC_SIZE, file_size(self->o.dst_fd));
+	EXPECT_EQ(-1, pattern_mismatch(self->o.dst_fd, 0, SRC_SIZE, SEED_A, 0));
+	cr_expect_sharing(_metadata, self->o.dst_fd, 0, SRC_SIZE, true);
 }
 
 /*
@@ -209,16 +209,16 @@ TEST_F(overlay, allow_unaligned_offloads)
 	struct cr_stats before, want = {};
 
 	cr_read_stats(_metadata, &before);
-	ASSERT_EQ(len, copy_range(self->o.src_fd, off, self->o.dst_fd, off + 7,
+	EXPECT_EQ(len, copy_range(self->o.src_fd, off, self->o.dst_fd, off + 7,
 				  len, COPY_RANGE_SHARE_ALLOW))
 		TH_LOG("%s", strerror(errno));
 	MOVED(&want, CR_IMPL_FS_COPY, .calls = 1, .offloaded = len);
-	cr_check_moved(_metadata, &before, &want);
+	cr_expect_moved(_metadata, &before, &want);
 
-	ASSERT_EQ(off + 7 + len, file_size(self->o.dst_fd));
-	ASSERT_EQ(-1, pattern_mismatch(self->o.dst_fd, 0, off + 7, PATTERN_ZERO,
+	EXPECT_EQ(off + 7 + len, file_size(self->o.dst_fd));
+	EXPECT_EQ(-1, pattern_mismatch(self->o.dst_fd, 0, off + 7, PATTERN_ZERO,
 				       0));
-	ASSERT_EQ(-1, pattern_mismatch(self->o.dst_fd, off + 7, len, SEED_A,
+	EXPECT_EQ(-1, pattern_mismatch(self->o.dst_fd, off + 7, len, SEED_A,
 				       off));
 }
 
@@ -228,15 +228,15 @@ TEST_F(overlay, require_aligned_shares)
 	struct cr_stats before, want = {};
 
 	cr_read_stats(_metadata, &before);
-	ASSERT_EQ(SRC_SIZE, copy_range(self->o.src_fd, 0, self->o.dst_fd, 0,
+	EXPECT_EQ(SRC_SIZE, copy_range(self->o.src_fd, 0, self->o.dst_fd, 0,
 				       SRC_SIZE, COPY_RANGE_SHARE_REQUIRE))
 		TH_LOG("%s", strerror(errno));
 	MOVED(&want, CR_IMPL_FS_COPY, .calls = 1, .shared = SRC_SIZE);
-	cr_check_moved(_metadata, &before, &want);
+	cr_expect_moved(_metadata, &before, &want);
 
-	ASSERT_EQ(SRC_SIZE, file_size(self->o.dst_fd));
-	ASSERT_EQ(-1, pattern_mismatch(self->o.dst_fd, 0, SRC_SIZE, SEED_A, 0));
-	cr_check_sharing(_metadata, self->o.dst_fd, 0, SRC_SIZE, true);
+	EXPECT_EQ(SRC_SIZE, file_size(self->o.dst_fd));
+	EXPECT_EQ(-1, pattern_mismatch(self->o.dst_fd, 0, SRC_SIZE, SEED_A, 0));
+	cr_expect_sharing(_metadata, self->o.dst_fd, 0, SRC_SIZE, true);
 }
 
 /*
@@ -252,12 +252,12 @@ TEST_F(overlay, require_unaligned_fails)
 	ASSERT_EQ(0, pattern_write(self->o.dst_fd, 0, 64 * KIB + 3, SEED_B, 0));
 	ASSERT_EQ(0, snapshot_take(self->o.dst_fd, &snap));
 	cr_read_stats(_metadata, &before);
-	ASSERT_EQ(-1, copy_range(self->o.src_fd, 0, self->o.dst_fd, 0,
+	EXPECT_EQ(-1, copy_range(self->o.src_fd, 0, self->o.dst_fd, 0,
 				 SRC_SIZE / 2 + 100, COPY_RANGE_SHARE_REQUIRE));
-	ASSERT_EQ(EINVAL, errno) TH_LOG("%s", strerror(errno));
+	EXPECT_EQ(EINVAL, errno) TH_LOG("%s", strerror(errno));
 	MOVED(&want, CR_IMPL_FS_COPY, .calls = 1, .errors = 1);
-	cr_check_moved(_metadata, &before, &want);
-	ASSERT_TRUE(snapshot_same(self->o.dst_fd, &snap));
+	cr_expect_moved(_metadata, &before, &want);
+	EXPECT_TRUE(snapshot_same(self->o.dst_fd, &snap));
 	snapshot_free(&snap);
 }
 
@@ -268,11 +268,11 @@ TEST_F(overlay, require_len0_probe)
 	const struct cr_stats none = {};
 
 	cr_read_stats(_metadata, &before);
-	ASSERT_EQ(0, copy_range(self->o.src_fd, 0, self->o.dst_fd, 0, 0,
+	EXPECT_EQ(0, copy_range(self->o.src_fd, 0, self->o.dst_fd, 0, 0,
 				COPY_RANGE_SHARE_REQUIRE))
 		TH_LOG("%s", strerror(errno));
-	cr_check_moved(_metadata, &before, &none);
-	ASSERT_EQ(0, file_size(self->o.dst_fd));
+	cr_expect_moved(_metadata, &before, &none);
+	EXPECT_EQ(0, file_size(self->o.dst_fd));
 }
 
 /*

@@ -72,17 +72,17 @@ enum sharing { SHARED_NONE, SHARED_ALL };
  */
 #define CHECK_SHARING(fd, start, end, want) do { \
 	if (variant->fs.has_fiemap) \
-		cr_check_sharing(_metadata, fd, start, end, \
-				 (want) == SHARED_ALL); \
+		cr_expect_sharing(_metadata, fd, start, end, \
+				  (want) == SHARED_ALL); \
 } while (0)
 
 /* Even where cloning would be free, flags 0 must not share. */
 TEST_F(share, flags0_shares_nothing)
 {
-	ASSERT_EQ(SRC_SIZE, copy_range(self->e.src_fd, 0, self->e.dst_fd, 0,
+	EXPECT_EQ(SRC_SIZE, copy_range(self->e.src_fd, 0, self->e.dst_fd, 0,
 				       SRC_SIZE, 0));
-	ASSERT_EQ(SRC_SIZE, file_size(self->e.dst_fd));
-	ASSERT_EQ(-1, pattern_mismatch(self->e.dst_fd, 0, SRC_SIZE, SEED_A, 0));
+	EXPECT_EQ(SRC_SIZE, file_size(self->e.dst_fd));
+	EXPECT_EQ(-1, pattern_mismatch(self->e.dst_fd, 0, SRC_SIZE, SEED_A, 0));
 	CHECK_SHARING(self->e.dst_fd, 0, SRC_SIZE, SHARED_NONE);
 	CHECK_SHARING(self->e.src_fd, 0, SRC_SIZE, SHARED_NONE);
 }
@@ -96,11 +96,11 @@ TEST_F(share, allow_unaligned_shares_body)
 {
 	const int64_t off = 100, len = MIB;
 
-	ASSERT_EQ(len, copy_range(self->e.src_fd, off, self->e.dst_fd, off, len,
+	EXPECT_EQ(len, copy_range(self->e.src_fd, off, self->e.dst_fd, off, len,
 				  COPY_RANGE_SHARE_ALLOW));
-	ASSERT_EQ(off + len, file_size(self->e.dst_fd));
-	ASSERT_EQ(-1, pattern_mismatch(self->e.dst_fd, 0, off, PATTERN_ZERO, 0));
-	ASSERT_EQ(-1, pattern_mismatch(self->e.dst_fd, off, len, SEED_A, off));
+	EXPECT_EQ(off + len, file_size(self->e.dst_fd));
+	EXPECT_EQ(-1, pattern_mismatch(self->e.dst_fd, 0, off, PATTERN_ZERO, 0));
+	EXPECT_EQ(-1, pattern_mismatch(self->e.dst_fd, off, len, SEED_A, off));
 	if (variant->fs.can_share)
 		CHECK_SHARING(self->e.dst_fd, BODY_ALIGN, MIB, SHARED_ALL);
 	else
@@ -113,9 +113,9 @@ TEST_F(share, allow_unaligned_shares_body)
  */
 TEST_F(share, allow_whole_file_then_write_both)
 {
-	ASSERT_EQ(SRC_SIZE, copy_range(self->e.src_fd, 0, self->e.dst_fd, 0,
+	EXPECT_EQ(SRC_SIZE, copy_range(self->e.src_fd, 0, self->e.dst_fd, 0,
 				       SRC_SIZE, COPY_RANGE_SHARE_ALLOW));
-	ASSERT_EQ(SRC_SIZE, file_size(self->e.dst_fd));
+	EXPECT_EQ(SRC_SIZE, file_size(self->e.dst_fd));
 	CHECK_SHARING(self->e.dst_fd, 0, SRC_SIZE,
 		      variant->fs.can_share ? SHARED_ALL : SHARED_NONE);
 
@@ -124,13 +124,13 @@ TEST_F(share, allow_whole_file_then_write_both)
 	ASSERT_EQ(0, settle(self->e.src_fd));
 	ASSERT_EQ(0, settle(self->e.dst_fd));
 
-	ASSERT_EQ(-1, pattern_mismatch(self->e.dst_fd, 0, MIB, SEED_A, 0));
-	ASSERT_EQ(-1, pattern_mismatch(self->e.dst_fd, MIB, 4096, SEED_B, 0));
-	ASSERT_EQ(-1, pattern_mismatch(self->e.dst_fd, MIB + 4096,
+	EXPECT_EQ(-1, pattern_mismatch(self->e.dst_fd, 0, MIB, SEED_A, 0));
+	EXPECT_EQ(-1, pattern_mismatch(self->e.dst_fd, MIB, 4096, SEED_B, 0));
+	EXPECT_EQ(-1, pattern_mismatch(self->e.dst_fd, MIB + 4096,
 				       SRC_SIZE - MIB - 4096, SEED_A,
 				       MIB + 4096));
-	ASSERT_EQ(-1, pattern_mismatch(self->e.src_fd, 0, MIB, SEED_B, 0));
-	ASSERT_EQ(-1, pattern_mismatch(self->e.src_fd, MIB, SRC_SIZE - MIB,
+	EXPECT_EQ(-1, pattern_mismatch(self->e.src_fd, 0, MIB, SEED_B, 0));
+	EXPECT_EQ(-1, pattern_mismatch(self->e.src_fd, MIB, SRC_SIZE - MIB,
 				       SEED_A, MIB));
 }
 
@@ -149,25 +149,25 @@ TEST_F(share, require_aligned)
 	ret = copy_range(self->e.src_fd, 0, self->e.dst_fd, 0, MIB,
 			 COPY_RANGE_SHARE_REQUIRE);
 	if (!variant->fs.can_share) {
-		ASSERT_EQ(-1, ret);
-		ASSERT_EQ(EOPNOTSUPP, errno) TH_LOG("%s", strerror(errno));
-		ASSERT_TRUE(snapshot_same(self->e.dst_fd, &before));
+		EXPECT_EQ(-1, ret);
+		EXPECT_EQ(EOPNOTSUPP, errno) TH_LOG("%s", strerror(errno));
+		EXPECT_TRUE(snapshot_same(self->e.dst_fd, &before));
 		snapshot_free(&before);
 		return;
 	}
 	snapshot_free(&before);
 	ASSERT_EQ(MIB, ret) TH_LOG("%s", strerror(errno));
-	ASSERT_EQ(MIB, file_size(self->e.dst_fd));
-	ASSERT_EQ(-1, pattern_mismatch(self->e.dst_fd, 0, MIB, SEED_A, 0));
+	EXPECT_EQ(MIB, file_size(self->e.dst_fd));
+	EXPECT_EQ(-1, pattern_mismatch(self->e.dst_fd, 0, MIB, SEED_A, 0));
 	CHECK_SHARING(self->e.dst_fd, 0, MIB, SHARED_ALL);
 
 	/* Aligned but different offsets, past the destination's EOF. */
-	ASSERT_EQ(512 * KIB, copy_range(self->e.src_fd, BODY_ALIGN, self->e.dst_fd,
+	EXPECT_EQ(512 * KIB, copy_range(self->e.src_fd, BODY_ALIGN, self->e.dst_fd,
 					2 * MIB, 512 * KIB,
 					COPY_RANGE_SHARE_REQUIRE));
-	ASSERT_EQ(2 * MIB + 512 * KIB, file_size(self->e.dst_fd));
-	ASSERT_EQ(-1, pattern_mismatch(self->e.dst_fd, MIB, MIB, PATTERN_ZERO, 0));
-	ASSERT_EQ(-1, pattern_mismatch(self->e.dst_fd, 2 * MIB, 512 * KIB,
+	EXPECT_EQ(2 * MIB + 512 * KIB, file_size(self->e.dst_fd));
+	EXPECT_EQ(-1, pattern_mismatch(self->e.dst_fd, MIB, MIB, PATTERN_ZERO, 0));
+	EXPECT_EQ(-1, pattern_mismatch(self->e.dst_fd, 2 * MIB, 512 * KIB,
 				       SEED_A, BODY_ALIGN));
 	CHECK_SHARING(self->e.dst_fd, 2 * MIB, 2 * MIB + 512 * KIB, SHARED_ALL);
 }
@@ -194,14 +194,14 @@ TEST_F(share, require_unaligned_fails)
 	ASSERT_EQ(0, pattern_write(self->e.dst_fd, 0, 2 * MIB + 3, SEED_B, 0));
 	ASSERT_EQ(0, snapshot_take(self->e.dst_fd, &before));
 	for (i = 0; i < ARRAY_SIZE(ranges); i++) {
-		ASSERT_EQ(-1, copy_range(self->e.src_fd, ranges[i].src,
+		EXPECT_EQ(-1, copy_range(self->e.src_fd, ranges[i].src,
 					 self->e.dst_fd, ranges[i].dst,
 					 ranges[i].len,
 					 COPY_RANGE_SHARE_REQUIRE))
 			TH_LOG("range %u accepted", i);
 		ASSERT_EQ(variant->fs.can_share ? EINVAL : EOPNOTSUPP, errno)
 			TH_LOG("range %u: %s", i, strerror(errno));
-		ASSERT_TRUE(snapshot_same(self->e.dst_fd, &before))
+		EXPECT_TRUE(snapshot_same(self->e.dst_fd, &before))
 			TH_LOG("range %u changed the destination", i);
 	}
 	snapshot_free(&before);
@@ -238,11 +238,11 @@ TEST_F(share, require_len0_probes)
 			ASSERT_EQ(0, ret)
 				TH_LOG("range %u: %s", i, strerror(errno));
 		} else {
-			ASSERT_EQ(-1, ret) TH_LOG("range %u accepted", i);
-			ASSERT_EQ(EOPNOTSUPP, errno)
+			EXPECT_EQ(-1, ret) TH_LOG("range %u accepted", i);
+			EXPECT_EQ(EOPNOTSUPP, errno)
 				TH_LOG("range %u: %s", i, strerror(errno));
 		}
-		ASSERT_TRUE(snapshot_same(self->e.dst_fd, &before))
+		EXPECT_TRUE(snapshot_same(self->e.dst_fd, &before))
 			TH_LOG("range %u changed the destination", i);
 	}
 	snapshot_free(&before);
@@ -267,25 +267,25 @@ TEST_F(share, require_tail_at_eof)
 	ret = copy_range(src, 0, self->e.dst_fd, 0, size,
 			 COPY_RANGE_SHARE_REQUIRE);
 	if (!variant->fs.can_share) {
-		ASSERT_EQ(-1, ret);
-		ASSERT_EQ(EOPNOTSUPP, errno) TH_LOG("%s", strerror(errno));
-		ASSERT_EQ(0, file_size(self->e.dst_fd));
+		EXPECT_EQ(-1, ret);
+		EXPECT_EQ(EOPNOTSUPP, errno) TH_LOG("%s", strerror(errno));
+		EXPECT_EQ(0, file_size(self->e.dst_fd));
 		close(src);
 		return;
 	}
 	ASSERT_EQ(size, ret) TH_LOG("%s", strerror(errno));
-	ASSERT_EQ(size, file_size(self->e.dst_fd));
-	ASSERT_EQ(-1, pattern_mismatch(self->e.dst_fd, 0, size, SEED_A, 0));
+	EXPECT_EQ(size, file_size(self->e.dst_fd));
+	EXPECT_EQ(-1, pattern_mismatch(self->e.dst_fd, 0, size, SEED_A, 0));
 	CHECK_SHARING(self->e.dst_fd, 0, MIB, SHARED_ALL);
 
 	dst2 = open_new(self->e.src_dir, "dst2", O_RDWR);
 	ASSERT_LE(0, dst2);
-	ASSERT_EQ(100, copy_range(src, MIB, dst2, MIB, 100,
+	EXPECT_EQ(100, copy_range(src, MIB, dst2, MIB, 100,
 				  COPY_RANGE_SHARE_REQUIRE))
 		TH_LOG("%s", strerror(errno));
-	ASSERT_EQ(size, file_size(dst2));
-	ASSERT_EQ(-1, pattern_mismatch(dst2, 0, MIB, PATTERN_ZERO, 0));
-	ASSERT_EQ(-1, pattern_mismatch(dst2, MIB, 100, SEED_A, MIB));
+	EXPECT_EQ(size, file_size(dst2));
+	EXPECT_EQ(-1, pattern_mismatch(dst2, 0, MIB, PATTERN_ZERO, 0));
+	EXPECT_EQ(-1, pattern_mismatch(dst2, MIB, 100, SEED_A, MIB));
 	close(dst2);
 	close(src);
 }

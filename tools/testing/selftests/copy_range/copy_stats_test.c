@@ -37,7 +37,7 @@ static void check_unmoved(struct __test_metadata *_metadata,
 {
 	const struct cr_stats none = {};
 
-	cr_check_moved(_metadata, before, &none);
+	cr_expect_moved(_metadata, before, &none);
 }
 
 /* ---- Source and destination on one filesystem ---- */
@@ -80,18 +80,18 @@ TEST_F(stats, flags0_copies)
 	struct cr_stats before, want = {};
 
 	cr_read_stats(_metadata, &before);
-	ASSERT_EQ(SRC_SIZE, copy_range(self->e.src_fd, 0, self->e.dst_fd, 0,
+	EXPECT_EQ(SRC_SIZE, copy_range(self->e.src_fd, 0, self->e.dst_fd, 0,
 				       SRC_SIZE, 0));
 	MOVED(&want, variant->impl, .calls = 1, .copied = SRC_SIZE);
-	cr_check_moved(_metadata, &before, &want);
-	ASSERT_EQ(-1, pattern_mismatch(self->e.dst_fd, 0, SRC_SIZE, SEED_A, 0));
+	cr_expect_moved(_metadata, &before, &want);
+	EXPECT_EQ(-1, pattern_mismatch(self->e.dst_fd, 0, SRC_SIZE, SEED_A, 0));
 
 	cr_read_stats(_metadata, &before);
-	ASSERT_EQ(SRC_SIZE - 100, copy_range(self->e.src_fd, 100, self->e.dst_fd,
+	EXPECT_EQ(SRC_SIZE - 100, copy_range(self->e.src_fd, 100, self->e.dst_fd,
 					     SRC_SIZE + 7, 4 * MIB, 0));
 	MOVED(&want, variant->impl, .calls = 1, .copied = SRC_SIZE - 100);
-	cr_check_moved(_metadata, &before, &want);
-	ASSERT_EQ(-1, pattern_mismatch(self->e.dst_fd, SRC_SIZE + 7,
+	cr_expect_moved(_metadata, &before, &want);
+	EXPECT_EQ(-1, pattern_mismatch(self->e.dst_fd, SRC_SIZE + 7,
 				       SRC_SIZE - 100, SEED_A, 100));
 }
 
@@ -180,14 +180,14 @@ TEST_F(stats, allow_aligned)
 	struct cr_stats before, want = {};
 
 	cr_read_stats(_metadata, &before);
-	ASSERT_EQ(SRC_SIZE, copy_range(self->e.src_fd, 0, self->e.dst_fd, 0,
+	EXPECT_EQ(SRC_SIZE, copy_range(self->e.src_fd, 0, self->e.dst_fd, 0,
 				       SRC_SIZE, COPY_RANGE_SHARE_ALLOW));
 	if (variant->fs.can_share)
 		MOVED(&want, variant->impl, .calls = 1, .shared = SRC_SIZE);
 	else
 		MOVED(&want, variant->impl, .calls = 1, .copied = SRC_SIZE);
-	cr_check_moved(_metadata, &before, &want);
-	ASSERT_EQ(-1, pattern_mismatch(self->e.dst_fd, 0, SRC_SIZE, SEED_A, 0));
+	cr_expect_moved(_metadata, &before, &want);
+	EXPECT_EQ(-1, pattern_mismatch(self->e.dst_fd, 0, SRC_SIZE, SEED_A, 0));
 }
 
 /*
@@ -209,15 +209,15 @@ TEST_F(stats, allow_unaligned_splits)
 						    (intmax_t)block);
 
 	cr_read_stats(_metadata, &before);
-	ASSERT_EQ(len, copy_range(self->e.src_fd, off, self->e.dst_fd, off, len,
+	EXPECT_EQ(len, copy_range(self->e.src_fd, off, self->e.dst_fd, off, len,
 				  COPY_RANGE_SHARE_ALLOW));
 	if (variant->fs.can_share)
 		MOVED(&want, variant->impl, .calls = 1, .shared = len - block,
 		      .copied = block);
 	else
 		MOVED(&want, variant->impl, .calls = 1, .copied = len);
-	cr_check_moved(_metadata, &before, &want);
-	ASSERT_EQ(-1, pattern_mismatch(self->e.dst_fd, off, len, SEED_A, off));
+	cr_expect_moved(_metadata, &before, &want);
+	EXPECT_EQ(-1, pattern_mismatch(self->e.dst_fd, off, len, SEED_A, off));
 }
 
 /*
@@ -233,15 +233,15 @@ TEST_F(stats, require_aligned)
 	ret = copy_range(self->e.src_fd, 0, self->e.dst_fd, 0, SRC_SIZE,
 			 COPY_RANGE_SHARE_REQUIRE);
 	if (!variant->fs.can_share) {
-		ASSERT_EQ(-1, ret);
-		ASSERT_EQ(EOPNOTSUPP, errno) TH_LOG("%s", strerror(errno));
+		EXPECT_EQ(-1, ret);
+		EXPECT_EQ(EOPNOTSUPP, errno) TH_LOG("%s", strerror(errno));
 		check_unmoved(_metadata, &before);
 		return;
 	}
 	ASSERT_EQ(SRC_SIZE, ret) TH_LOG("%s", strerror(errno));
 	MOVED(&want, variant->impl, .calls = 1, .shared = SRC_SIZE);
-	cr_check_moved(_metadata, &before, &want);
-	ASSERT_EQ(-1, pattern_mismatch(self->e.dst_fd, 0, SRC_SIZE, SEED_A, 0));
+	cr_expect_moved(_metadata, &before, &want);
+	EXPECT_EQ(-1, pattern_mismatch(self->e.dst_fd, 0, SRC_SIZE, SEED_A, 0));
 }
 
 /*
@@ -258,12 +258,12 @@ TEST_F(stats, require_unaligned_moves_nothing)
 	struct cr_stats before;
 
 	cr_read_stats(_metadata, &before);
-	ASSERT_EQ(-1, copy_range(self->e.src_fd, 0, self->e.dst_fd, 0,
+	EXPECT_EQ(-1, copy_range(self->e.src_fd, 0, self->e.dst_fd, 0,
 				 SRC_SIZE / 2 + 100, COPY_RANGE_SHARE_REQUIRE));
 	ASSERT_EQ(variant->fs.can_share ? EINVAL : EOPNOTSUPP, errno)
 		TH_LOG("%s", strerror(errno));
 	check_unmoved(_metadata, &before);
-	ASSERT_EQ(0, file_size(self->e.dst_fd));
+	EXPECT_EQ(0, file_size(self->e.dst_fd));
 }
 
 /* Calls stopped by the argument checks reach no implementation. */
@@ -280,32 +280,32 @@ TEST_F(stats, failed_checks_move_nothing)
 	ASSERT_EQ(0, close(closed));
 
 	cr_read_stats(_metadata, &before);
-	ASSERT_EQ(-1, copy_range(closed, 0, self->e.dst_fd, 0, SRC_SIZE, 0));
-	ASSERT_EQ(EBADF, errno);
-	ASSERT_EQ(-1, copy_range(self->e.src_fd, 0, closed, 0, SRC_SIZE,
+	EXPECT_EQ(-1, copy_range(closed, 0, self->e.dst_fd, 0, SRC_SIZE, 0));
+	EXPECT_EQ(EBADF, errno);
+	EXPECT_EQ(-1, copy_range(self->e.src_fd, 0, closed, 0, SRC_SIZE,
 				 COPY_RANGE_SHARE_ALLOW));
-	ASSERT_EQ(EBADF, errno);
-	ASSERT_EQ(-1, copy_range(wo, 0, self->e.dst_fd, 0, SRC_SIZE,
+	EXPECT_EQ(EBADF, errno);
+	EXPECT_EQ(-1, copy_range(wo, 0, self->e.dst_fd, 0, SRC_SIZE,
 				 COPY_RANGE_SHARE_REQUIRE));
-	ASSERT_EQ(EBADF, errno);
+	EXPECT_EQ(EBADF, errno);
 	check_unmoved(_metadata, &before);
 
 	cr_read_stats(_metadata, &before);
-	ASSERT_EQ(-1, copy_range(self->e.src_fd, 0, self->e.dst_fd, 0, SRC_SIZE,
+	EXPECT_EQ(-1, copy_range(self->e.src_fd, 0, self->e.dst_fd, 0, SRC_SIZE,
 				 COPY_RANGE_SHARE_ALLOW |
 				 COPY_RANGE_SHARE_REQUIRE));
-	ASSERT_EQ(EINVAL, errno);
-	ASSERT_EQ(-1, copy_range(self->e.src_fd, 0, self->e.dst_fd, 0, SRC_SIZE,
+	EXPECT_EQ(EINVAL, errno);
+	EXPECT_EQ(-1, copy_range(self->e.src_fd, 0, self->e.dst_fd, 0, SRC_SIZE,
 				 1ULL << 63));
-	ASSERT_EQ(EINVAL, errno);
+	EXPECT_EQ(EINVAL, errno);
 	/* Overlapping ranges within one file. */
-	ASSERT_EQ(-1, copy_range(self->e.src_fd, 0, self->e.src_fd, 4096,
+	EXPECT_EQ(-1, copy_range(self->e.src_fd, 0, self->e.src_fd, 4096,
 				 SRC_SIZE, 0));
-	ASSERT_EQ(EINVAL, errno);
+	EXPECT_EQ(EINVAL, errno);
 	check_unmoved(_metadata, &before);
 
 	close(wo);
-	ASSERT_EQ(0, file_size(self->e.dst_fd));
+	EXPECT_EQ(0, file_size(self->e.dst_fd));
 }
 
 /*
@@ -327,19 +327,19 @@ TEST_F(stats, nothing_to_copy_moves_nothing)
 				   !variant->fs.can_share;
 		int64_t want = probe_fails ? -1 : 0;
 
-		ASSERT_EQ(want, copy_range(self->e.src_fd, 0, self->e.dst_fd, 0,
+		EXPECT_EQ(want, copy_range(self->e.src_fd, 0, self->e.dst_fd, 0,
 					   0, flags[i]))
 			TH_LOG("flags %ju: %s", (uintmax_t)flags[i],
 			       strerror(errno));
-		ASSERT_EQ(want, copy_range(self->e.src_fd, SRC_SIZE,
+		EXPECT_EQ(want, copy_range(self->e.src_fd, SRC_SIZE,
 					   self->e.dst_fd, 0, MIB, flags[i]))
 			TH_LOG("flags %ju: %s", (uintmax_t)flags[i],
 			       strerror(errno));
 		if (probe_fails)
-			ASSERT_EQ(EOPNOTSUPP, errno);
+			EXPECT_EQ(EOPNOTSUPP, errno);
 	}
 	check_unmoved(_metadata, &before);
-	ASSERT_EQ(0, file_size(self->e.dst_fd));
+	EXPECT_EQ(0, file_size(self->e.dst_fd));
 }
 
 /* ---- btrfs: a NOCOW file and a checksummed one cannot share ---- */
@@ -378,11 +378,11 @@ TEST_F(nocow, allow_copies)
 	struct cr_stats before, want = {};
 
 	cr_read_stats(_metadata, &before);
-	ASSERT_EQ(SRC_SIZE, copy_range(self->e.src_fd, 0, self->e.dst_fd, 0,
+	EXPECT_EQ(SRC_SIZE, copy_range(self->e.src_fd, 0, self->e.dst_fd, 0,
 				       SRC_SIZE, COPY_RANGE_SHARE_ALLOW));
 	MOVED(&want, CR_IMPL_BTRFS, .calls = 1, .copied = SRC_SIZE);
-	cr_check_moved(_metadata, &before, &want);
-	ASSERT_EQ(-1, pattern_mismatch(self->e.dst_fd, 0, SRC_SIZE, SEED_A, 0));
+	cr_expect_moved(_metadata, &before, &want);
+	EXPECT_EQ(-1, pattern_mismatch(self->e.dst_fd, 0, SRC_SIZE, SEED_A, 0));
 }
 
 /* REQUIRE is refused by the checks: EOPNOTSUPP, no counter. */
@@ -391,11 +391,11 @@ TEST_F(nocow, require_refused)
 	struct cr_stats before;
 
 	cr_read_stats(_metadata, &before);
-	ASSERT_EQ(-1, copy_range(self->e.src_fd, 0, self->e.dst_fd, 0, SRC_SIZE,
+	EXPECT_EQ(-1, copy_range(self->e.src_fd, 0, self->e.dst_fd, 0, SRC_SIZE,
 				 COPY_RANGE_SHARE_REQUIRE));
-	ASSERT_EQ(EOPNOTSUPP, errno) TH_LOG("%s", strerror(errno));
+	EXPECT_EQ(EOPNOTSUPP, errno) TH_LOG("%s", strerror(errno));
 	check_unmoved(_metadata, &before);
-	ASSERT_EQ(0, file_size(self->e.dst_fd));
+	EXPECT_EQ(0, file_size(self->e.dst_fd));
 }
 
 /* ---- Across two filesystems: always the generic data copy ---- */
@@ -432,11 +432,11 @@ TEST_F(cross, flags0_generic)
 	struct cr_stats before, want = {};
 
 	cr_read_stats(_metadata, &before);
-	ASSERT_EQ(SRC_SIZE, copy_range(self->e.src_fd, 0, self->e.dst_fd, 0,
+	EXPECT_EQ(SRC_SIZE, copy_range(self->e.src_fd, 0, self->e.dst_fd, 0,
 				       SRC_SIZE, 0));
 	MOVED(&want, CR_IMPL_GENERIC, .calls = 1, .copied = SRC_SIZE);
-	cr_check_moved(_metadata, &before, &want);
-	ASSERT_EQ(-1, pattern_mismatch(self->e.dst_fd, 0, SRC_SIZE, SEED_B, 0));
+	cr_expect_moved(_metadata, &before, &want);
+	EXPECT_EQ(-1, pattern_mismatch(self->e.dst_fd, 0, SRC_SIZE, SEED_B, 0));
 }
 
 /* Nothing can be shared across filesystems: ALLOW copies it all. */
@@ -445,11 +445,11 @@ TEST_F(cross, allow_generic)
 	struct cr_stats before, want = {};
 
 	cr_read_stats(_metadata, &before);
-	ASSERT_EQ(SRC_SIZE, copy_range(self->e.src_fd, 0, self->e.dst_fd, 0,
+	EXPECT_EQ(SRC_SIZE, copy_range(self->e.src_fd, 0, self->e.dst_fd, 0,
 				       SRC_SIZE, COPY_RANGE_SHARE_ALLOW));
 	MOVED(&want, CR_IMPL_GENERIC, .calls = 1, .copied = SRC_SIZE);
-	cr_check_moved(_metadata, &before, &want);
-	ASSERT_EQ(-1, pattern_mismatch(self->e.dst_fd, 0, SRC_SIZE, SEED_B, 0));
+	cr_expect_moved(_metadata, &before, &want);
+	EXPECT_EQ(-1, pattern_mismatch(self->e.dst_fd, 0, SRC_SIZE, SEED_B, 0));
 }
 
 /* REQUIRE across filesystems is EXDEV from the checks: no counter. */
@@ -458,11 +458,11 @@ TEST_F(cross, require_exdev)
 	struct cr_stats before;
 
 	cr_read_stats(_metadata, &before);
-	ASSERT_EQ(-1, copy_range(self->e.src_fd, 0, self->e.dst_fd, 0, SRC_SIZE,
+	EXPECT_EQ(-1, copy_range(self->e.src_fd, 0, self->e.dst_fd, 0, SRC_SIZE,
 				 COPY_RANGE_SHARE_REQUIRE));
-	ASSERT_EQ(EXDEV, errno) TH_LOG("%s", strerror(errno));
+	EXPECT_EQ(EXDEV, errno) TH_LOG("%s", strerror(errno));
 	check_unmoved(_metadata, &before);
-	ASSERT_EQ(0, file_size(self->e.dst_fd));
+	EXPECT_EQ(0, file_size(self->e.dst_fd));
 }
 
 /* ---- The table itself ---- */

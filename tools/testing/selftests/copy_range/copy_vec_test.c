@@ -145,24 +145,24 @@ static void check_dst(struct __test_metadata *_metadata, int dst,
 			size = segs[i].dst_off + segs[i].len;
 	}
 	qsort(sorted, n, sizeof(*sorted), cmp_dst);
-	ASSERT_EQ((int64_t)size, file_size(dst));
+	EXPECT_EQ((int64_t)size, file_size(dst));
 	for (i = 0; i <= n; i++) {
 		uint64_t gap_end = i < n ? sorted[i].dst_off : size;
 		uint64_t b_end = gap_end < DST_SIZE ? gap_end : DST_SIZE;
 
 		/* The gap before segment i: untouched. */
 		if (pos < b_end)
-			ASSERT_EQ(-1, pattern_mismatch(dst, pos, b_end - pos,
+			EXPECT_EQ(-1, pattern_mismatch(dst, pos, b_end - pos,
 						       SEED_B, pos));
 		if (b_end < gap_end && pos < gap_end) {
 			uint64_t z = pos > DST_SIZE ? pos : DST_SIZE;
 
-			ASSERT_EQ(-1, pattern_mismatch(dst, z, gap_end - z,
+			EXPECT_EQ(-1, pattern_mismatch(dst, z, gap_end - z,
 						       PATTERN_ZERO, 0));
 		}
 		if (i == n)
 			break;
-		ASSERT_EQ(-1, pattern_mismatch(dst, sorted[i].dst_off,
+		EXPECT_EQ(-1, pattern_mismatch(dst, sorted[i].dst_off,
 					       sorted[i].len, SEED_A,
 					       sorted[i].src_off))
 			TH_LOG("segment at dst %ju, len %ju",
@@ -197,11 +197,11 @@ TEST_F_TIMEOUT(vec, many_mixed_segments, 120)
 		ASSERT_EQ((int64_t)sum, ret) TH_LOG("flags %ju: %s",
 						    (uintmax_t)flags[i],
 						    strerror(errno));
-		ASSERT_EQ(sum, v.copied);
-		ASSERT_EQ((uint32_t)NR_MIXED, v.done_segs);
+		EXPECT_EQ(sum, v.copied);
+		EXPECT_EQ((uint32_t)NR_MIXED, v.done_segs);
 		/* The in fields are as they were. */
-		ASSERT_EQ((uint32_t)NR_MIXED, v.nr_segs);
-		ASSERT_EQ((uintptr_t)self->segs, v.segs);
+		EXPECT_EQ((uint32_t)NR_MIXED, v.nr_segs);
+		EXPECT_EQ((uintptr_t)self->segs, v.segs);
 		check_dst(_metadata, self->e.dst_fd, self->segs, NR_MIXED,
 			  NR_MIXED);
 	}
@@ -224,21 +224,21 @@ TEST_F_TIMEOUT(vec, max_segs, 120)
 	}
 	ASSERT_EQ(0, snapshot_take(self->e.dst_fd, &before));
 	v = cr_vec(self->e.src_fd, self->e.dst_fd, 0, segs, max + 1);
-	ASSERT_EQ(-1, cr_copyv(&v));
-	ASSERT_EQ(EINVAL, errno);
+	EXPECT_EQ(-1, cr_copyv(&v));
+	EXPECT_EQ(EINVAL, errno);
 	v = cr_vec(self->e.src_fd, self->e.dst_fd, 0, segs, UINT32_MAX);
-	ASSERT_EQ(-1, cr_copyv(&v));
-	ASSERT_EQ(EINVAL, errno);
+	EXPECT_EQ(-1, cr_copyv(&v));
+	EXPECT_EQ(EINVAL, errno);
 	v = cr_vec(self->e.src_fd, self->e.dst_fd, 0, segs, max + 1);
 	ASSERT_EQ(-1, cr_submitv(&v));
-	ASSERT_EQ(EINVAL, errno);
-	ASSERT_TRUE(snapshot_same(self->e.dst_fd, &before));
+	EXPECT_EQ(EINVAL, errno);
+	EXPECT_TRUE(snapshot_same(self->e.dst_fd, &before));
 	snapshot_free(&before);
 
 	v = cr_vec(self->e.src_fd, self->e.dst_fd, 0, segs, max);
-	ASSERT_EQ((int64_t)(3 * max), cr_copyv(&v))
+	EXPECT_EQ((int64_t)(3 * max), cr_copyv(&v))
 		TH_LOG("%s", strerror(errno));
-	ASSERT_EQ(max, v.done_segs);
+	EXPECT_EQ(max, v.done_segs);
 	check_dst(_metadata, self->e.dst_fd, segs, max, max);
 	free(segs);
 }
@@ -276,10 +276,10 @@ TEST_F(vec, stops_at_source_eof)
 
 		ASSERT_EQ(0, pattern_write(self->e.dst_fd, 0, DST_SIZE, SEED_B,
 					   0));
-		ASSERT_EQ((int64_t)want, cr_copyv(&v))
+		EXPECT_EQ((int64_t)want, cr_copyv(&v))
 			TH_LOG("%s: %s", cases[c].what, strerror(errno));
-		ASSERT_EQ(want, v.copied);
-		ASSERT_EQ(2U, v.done_segs) TH_LOG("%s", cases[c].what);
+		EXPECT_EQ(want, v.copied);
+		EXPECT_EQ(2U, v.done_segs) TH_LOG("%s", cases[c].what);
 		/* What is there: two segments and the part before EOF. */
 		memcpy(copied, segs, sizeof(copied));
 		copied[2].len = cases[c].partial;
@@ -296,9 +296,9 @@ TEST_F(vec, stops_at_source_eof)
 
 		ASSERT_EQ(0, pattern_write(self->e.dst_fd, 0, DST_SIZE, SEED_B,
 					   0));
-		ASSERT_EQ(0, cr_copyv(&v));
-		ASSERT_EQ(0U, v.done_segs);
-		ASSERT_EQ(0ULL, v.copied);
+		EXPECT_EQ(0, cr_copyv(&v));
+		EXPECT_EQ(0U, v.done_segs);
+		EXPECT_EQ(0ULL, v.copied);
 	}
 	check_dst(_metadata, self->e.dst_fd, NULL, 0, 0);
 }
@@ -310,18 +310,18 @@ TEST_F(vec, no_segments)
 	struct copy_range_status st;
 	int job;
 
-	ASSERT_EQ(0, cr_copyv(&v)) TH_LOG("%s", strerror(errno));
-	ASSERT_EQ(0U, v.done_segs);
-	ASSERT_EQ(0ULL, v.copied);
+	EXPECT_EQ(0, cr_copyv(&v)) TH_LOG("%s", strerror(errno));
+	EXPECT_EQ(0U, v.done_segs);
+	EXPECT_EQ(0ULL, v.copied);
 	v.segs = 16;
-	ASSERT_EQ(0, cr_copyv(&v)) TH_LOG("%s", strerror(errno));
+	EXPECT_EQ(0, cr_copyv(&v)) TH_LOG("%s", strerror(errno));
 
 	job = cr_submitv(&v);
 	ASSERT_LE(0, job) TH_LOG("%s", strerror(errno));
 	ASSERT_EQ(0, cr_job_wait(job, &st));
-	ASSERT_EQ(COPY_RANGE_JOB_DONE, st.state);
-	ASSERT_EQ(0ULL, st.total);
-	ASSERT_EQ(0ULL, st.copied);
+	EXPECT_EQ(COPY_RANGE_JOB_DONE, st.state);
+	EXPECT_EQ(0ULL, st.total);
+	EXPECT_EQ(0ULL, st.copied);
 	close(job);
 	check_dst(_metadata, self->e.dst_fd, NULL, 0, 0);
 }
@@ -341,10 +341,10 @@ static void expect_vec_error(struct __test_metadata *_metadata,
 	errno = 0;
 	ret = cr_copyv(&copy);
 	err = errno;
-	ASSERT_EQ(-1, ret) TH_LOG("%s: COPYV returned %jd", what,
+	EXPECT_EQ(-1, ret) TH_LOG("%s: COPYV returned %jd", what,
 				  (intmax_t)ret);
-	ASSERT_EQ(want, err) TH_LOG("%s: COPYV: %s", what, strerror(err));
-	ASSERT_TRUE(snapshot_same(dst, before)) TH_LOG("%s: COPYV wrote", what);
+	EXPECT_EQ(want, err) TH_LOG("%s: COPYV: %s", what, strerror(err));
+	EXPECT_TRUE(snapshot_same(dst, before)) TH_LOG("%s: COPYV wrote", what);
 
 	copy = *v;
 	errno = 0;
@@ -358,8 +358,8 @@ static void expect_vec_error(struct __test_metadata *_metadata,
 		ASSERT_LT(job, 0) TH_LOG("%s: SUBMITV accepted; job ended %s",
 					 what, cr_status_str(&st));
 	}
-	ASSERT_EQ(want, err) TH_LOG("%s: SUBMITV: %s", what, strerror(err));
-	ASSERT_TRUE(snapshot_same(dst, before)) TH_LOG("%s: SUBMITV wrote",
+	EXPECT_EQ(want, err) TH_LOG("%s: SUBMITV: %s", what, strerror(err));
+	EXPECT_TRUE(snapshot_same(dst, before)) TH_LOG("%s: SUBMITV wrote",
 						       what);
 }
 
@@ -469,8 +469,8 @@ TEST_F(vec, errors_copy_nothing)
 				 self->e.src_fd, &src_before);
 	}
 
-	ASSERT_TRUE(snapshot_same(self->e.dst_fd, &before));
-	ASSERT_TRUE(snapshot_same(self->e.src_fd, &src_before));
+	EXPECT_TRUE(snapshot_same(self->e.dst_fd, &before));
+	EXPECT_TRUE(snapshot_same(self->e.src_fd, &src_before));
 	snapshot_free(&before);
 	snapshot_free(&src_before);
 	close(ro);
@@ -509,11 +509,11 @@ TEST_F(vec, efault)
 			 self->e.dst_fd, &before);
 
 	ASSERT_EQ(-1, syscall(SYS_ioctl, cr_dev(), COPY_RANGE_IOC_COPYV, NULL));
-	ASSERT_EQ(EFAULT, errno);
+	EXPECT_EQ(EFAULT, errno);
 	ASSERT_EQ(-1, syscall(SYS_ioctl, cr_dev(), COPY_RANGE_IOC_SUBMITV,
 			      area + page));
-	ASSERT_EQ(EFAULT, errno);
-	ASSERT_TRUE(snapshot_same(self->e.dst_fd, &before));
+	EXPECT_EQ(EFAULT, errno);
+	EXPECT_TRUE(snapshot_same(self->e.dst_fd, &before));
 	snapshot_free(&before);
 	munmap(area, 2 * page);
 }
@@ -533,8 +533,8 @@ TEST_F(vec, touching_and_empty_segments)
 	struct copy_range_vec v = cr_vec(self->e.src_fd, self->e.dst_fd, 0, segs,
 					 ARRAY_SIZE(segs));
 
-	ASSERT_EQ(4096 + 1 + 4096, cr_copyv(&v)) TH_LOG("%s", strerror(errno));
-	ASSERT_EQ(ARRAY_SIZE(segs), v.done_segs);
+	EXPECT_EQ(4096 + 1 + 4096, cr_copyv(&v)) TH_LOG("%s", strerror(errno));
+	EXPECT_EQ(ARRAY_SIZE(segs), v.done_segs);
 	check_dst(_metadata, self->e.dst_fd, segs, ARRAY_SIZE(segs),
 		  ARRAY_SIZE(segs));
 }
@@ -558,12 +558,12 @@ TEST_F_TIMEOUT(vec, submitv_job, 120)
 	ASSERT_TRUE(fl & FD_CLOEXEC);
 	ASSERT_EQ(0, cr_job_status(job, &st));
 	ASSERT_TRUE(cr_status_sane(&st));
-	ASSERT_EQ(sum, st.total);
+	EXPECT_EQ(sum, st.total);
 	ASSERT_EQ(0, cr_job_wait(job, &st));
-	ASSERT_EQ(COPY_RANGE_JOB_DONE, st.state) TH_LOG("%s",
+	EXPECT_EQ(COPY_RANGE_JOB_DONE, st.state) TH_LOG("%s",
 							cr_status_str(&st));
-	ASSERT_EQ(sum, st.total);
-	ASSERT_EQ(sum, st.copied);
+	EXPECT_EQ(sum, st.total);
+	EXPECT_EQ(sum, st.copied);
 	close(job);
 	check_dst(_metadata, self->e.dst_fd, self->segs, NR_MIXED, NR_MIXED);
 }
@@ -587,10 +587,10 @@ TEST_F(vec, submitv_clamped_to_eof)
 	job = cr_submitv(&v);
 	ASSERT_LE(0, job) TH_LOG("%s", strerror(errno));
 	ASSERT_EQ(0, cr_job_wait(job, &st));
-	ASSERT_EQ(COPY_RANGE_JOB_DONE, st.state) TH_LOG("%s",
+	EXPECT_EQ(COPY_RANGE_JOB_DONE, st.state) TH_LOG("%s",
 							cr_status_str(&st));
-	ASSERT_EQ(10100ULL, st.total);
-	ASSERT_EQ(10100ULL, st.copied);
+	EXPECT_EQ(10100ULL, st.total);
+	EXPECT_EQ(10100ULL, st.copied);
 	close(job);
 	segs[1].len = 100;
 	check_dst(_metadata, self->e.dst_fd, segs, 2, 2);
@@ -614,8 +614,8 @@ TEST_F(vec, submitv_stops_like_copyv)
 	struct snapshot by_copyv;
 	int job;
 
-	ASSERT_EQ(10100, cr_copyv(&v));
-	ASSERT_EQ(1U, v.done_segs);
+	EXPECT_EQ(10100, cr_copyv(&v));
+	EXPECT_EQ(1U, v.done_segs);
 	ASSERT_EQ(0, snapshot_take(self->e.dst_fd, &by_copyv));
 	ASSERT_EQ(0, ftruncate(self->e.dst_fd, 0));
 	ASSERT_EQ(0, pattern_write(self->e.dst_fd, 0, DST_SIZE, SEED_B, 0));
@@ -625,11 +625,11 @@ TEST_F(vec, submitv_stops_like_copyv)
 	ASSERT_EQ(0, cr_job_wait(job, &st));
 	close(job);
 	TH_LOG("job: %s", cr_status_str(&st));
-	ASSERT_EQ(COPY_RANGE_JOB_DONE, st.state);
-	ASSERT_TRUE(snapshot_same(self->e.dst_fd, &by_copyv))
+	EXPECT_EQ(COPY_RANGE_JOB_DONE, st.state);
+	EXPECT_TRUE(snapshot_same(self->e.dst_fd, &by_copyv))
 		TH_LOG("the job copied other bytes than COPYV");
-	ASSERT_EQ(10100ULL, st.copied);
-	ASSERT_EQ(10000ULL + 100 + 4096, st.total);
+	EXPECT_EQ(10100ULL, st.copied);
+	EXPECT_EQ(10000ULL + 100 + 4096, st.total);
 	snapshot_free(&by_copyv);
 }
 
@@ -671,32 +671,32 @@ TEST_F(vec, require_shares_aligned_segments)
 		v = cr_vec(self->e.src_fd, dst, COPY_RANGE_SHARE_REQUIRE, segs,
 			   ARRAY_SIZE(segs));
 		if (!pass) {
-			ASSERT_EQ((int64_t)sum, cr_copyv(&v))
+			EXPECT_EQ((int64_t)sum, cr_copyv(&v))
 				TH_LOG("%s", strerror(errno));
-			ASSERT_EQ(ARRAY_SIZE(segs), v.done_segs);
+			EXPECT_EQ(ARRAY_SIZE(segs), v.done_segs);
 		} else {
 			int job = cr_submitv(&v);
 
 			ASSERT_LE(0, job) TH_LOG("%s", strerror(errno));
 			ASSERT_EQ(0, cr_job_wait(job, &st));
 			close(job);
-			ASSERT_EQ(COPY_RANGE_JOB_DONE, st.state)
+			EXPECT_EQ(COPY_RANGE_JOB_DONE, st.state)
 				TH_LOG("%s", cr_status_str(&st));
-			ASSERT_EQ(sum, st.total);
-			ASSERT_EQ(sum, st.copied);
+			EXPECT_EQ(sum, st.total);
+			EXPECT_EQ(sum, st.copied);
 		}
-		ASSERT_EQ((int64_t)(12 * blk), file_size(dst));
+		EXPECT_EQ((int64_t)(12 * blk), file_size(dst));
 		ASSERT_EQ(0, settle(dst));
 		for (i = 0; i < ARRAY_SIZE(segs); i++) {
 			uint64_t mapped, shared;
 
-			ASSERT_EQ(-1, pattern_mismatch(dst, segs[i].dst_off,
+			EXPECT_EQ(-1, pattern_mismatch(dst, segs[i].dst_off,
 						       segs[i].len, SEED_A,
 						       segs[i].src_off));
 			ASSERT_EQ(0, fiemap_shared(dst, segs[i].dst_off,
 						   segs[i].dst_off + segs[i].len,
 						   &mapped, &shared));
-			ASSERT_EQ(segs[i].len, shared)
+			EXPECT_EQ(segs[i].len, shared)
 				TH_LOG("segment %u: %ju of %ju bytes shared", i,
 				       (uintmax_t)shared,
 				       (uintmax_t)segs[i].len);
@@ -726,10 +726,10 @@ TEST_F(vec, require_unaligned_segment_copies_nothing)
 	dst = open_new(self->e.src_dir, "dst_require", O_RDWR);
 	ASSERT_LE(0, dst);
 	/* The unaligned segment alone, as a single copy. */
-	ASSERT_EQ(-1, copy_range(self->e.src_fd, segs[1].src_off, dst,
+	EXPECT_EQ(-1, copy_range(self->e.src_fd, segs[1].src_off, dst,
 				 segs[1].dst_off, segs[1].len,
 				 COPY_RANGE_SHARE_REQUIRE));
-	ASSERT_EQ(want, errno);
+	EXPECT_EQ(want, errno);
 	ASSERT_EQ(0, snapshot_take(dst, &before));
 	v = cr_vec(self->e.src_fd, dst, COPY_RANGE_SHARE_REQUIRE, segs,
 		   ARRAY_SIZE(segs));
