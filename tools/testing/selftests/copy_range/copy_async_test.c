@@ -87,14 +87,8 @@ FIXTURE(job) {
 	struct cr_env e;	/* src: SMALL_SIZE bytes of SEED_A; dst: empty */
 };
 
-FIXTURE_VARIANT(job) {
-	struct cr_fs fs;
-};
-
-FIXTURE_VARIANT_ADD(job, btrfs) { .fs = CR_FS_BTRFS };
-FIXTURE_VARIANT_ADD(job, xfs) { .fs = CR_FS_XFS };
-FIXTURE_VARIANT_ADD(job, ext4) { .fs = CR_FS_EXT4 };
-FIXTURE_VARIANT_ADD(job, tmpfs) { .fs = CR_FS_TMPFS };
+#define CR_FS_FIXTURE job
+#include "cr_fs_variants.h"
 
 FIXTURE_SETUP(job)
 {

@@ -225,14 +225,8 @@ FIXTURE(same_fs) {
 	struct undo u;
 };
 
-FIXTURE_VARIANT(same_fs) {
-	struct cr_fs fs;
-};
-
-FIXTURE_VARIANT_ADD(same_fs, btrfs) { .fs = CR_FS_BTRFS };
-FIXTURE_VARIANT_ADD(same_fs, xfs) { .fs = CR_FS_XFS };
-FIXTURE_VARIANT_ADD(same_fs, ext4) { .fs = CR_FS_EXT4 };
-FIXTURE_VARIANT_ADD(same_fs, tmpfs) { .fs = CR_FS_TMPFS };
+#define CR_FS_FIXTURE same_fs
+#include "cr_fs_variants.h"
 
 FIXTURE_SETUP(same_fs)
 {

@@ -16,7 +16,8 @@
  *
  * The kselftest side (fixtures over the scratch filesystems, SKIP outside
  * the test VM and FAIL inside it) is cr_fixture.h, which includes this
- * header and kselftest_harness.h.
+ * header and kselftest_harness.h, and cr_fs_variants.h, which gives a
+ * fixture one variant per scratch filesystem.
  */
 #ifndef COPY_RANGE_HELPERS_H
 #define COPY_RANGE_HELPERS_H

@@ -40,14 +40,8 @@ FIXTURE(share) {
 	struct cr_env e;	/* src: SRC_SIZE bytes of SEED_A, on disk; dst: empty */
 };
 
-FIXTURE_VARIANT(share) {
-	struct cr_fs fs;
-};
-
-FIXTURE_VARIANT_ADD(share, btrfs) { .fs = CR_FS_BTRFS };
-FIXTURE_VARIANT_ADD(share, xfs) { .fs = CR_FS_XFS };
-FIXTURE_VARIANT_ADD(share, ext4) { .fs = CR_FS_EXT4 };
-FIXTURE_VARIANT_ADD(share, tmpfs) { .fs = CR_FS_TMPFS };
+#define CR_FS_FIXTURE share
+#include "cr_fs_variants.h"
 
 FIXTURE_SETUP(share)
 {

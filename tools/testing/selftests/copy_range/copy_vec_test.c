@@ -38,14 +38,8 @@ FIXTURE(vec) {
 	struct copy_range_seg segs[NR_MIXED];
 };
 
-FIXTURE_VARIANT(vec) {
-	struct cr_fs fs;
-};
-
-FIXTURE_VARIANT_ADD(vec, btrfs) { .fs = CR_FS_BTRFS };
-FIXTURE_VARIANT_ADD(vec, xfs) { .fs = CR_FS_XFS };
-FIXTURE_VARIANT_ADD(vec, ext4) { .fs = CR_FS_EXT4 };
-FIXTURE_VARIANT_ADD(vec, tmpfs) { .fs = CR_FS_TMPFS };
+#define CR_FS_FIXTURE vec
+#include "cr_fs_variants.h"
 
 FIXTURE_SETUP(vec)
 {

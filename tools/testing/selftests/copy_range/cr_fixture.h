@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
  * The kselftest side of the copy_range tests: the test filesystems as
- * fixture variants, the preconditions every test has (a filesystem
+ * fixture variants (with cr_fs_variants.h for a fixture over all of
+ * them), the preconditions every test has (a filesystem
  * mounted, the device there), and the fixture skeleton most tests share:
  * a source holding the data pattern and an empty destination, in fresh
  * directories on the filesystems under test.
@@ -39,20 +40,12 @@ struct cr_fs {
 #define CR_FS_TMPFS	{ FS_TMPFS, TMPFS_MAGIC, "tmpfs", false, false }
 
 /*
- * A fixture over every scratch filesystem, one variant each, named after
- * it (checkpatch will not have the four in one macro):
- *
- *	FIXTURE_VARIANT(name) {
- *		struct cr_fs fs;
- *	};
- *
- *	FIXTURE_VARIANT_ADD(name, btrfs) { .fs = CR_FS_BTRFS };
- *	FIXTURE_VARIANT_ADD(name, xfs) { .fs = CR_FS_XFS };
- *	FIXTURE_VARIANT_ADD(name, ext4) { .fs = CR_FS_EXT4 };
- *	FIXTURE_VARIANT_ADD(name, tmpfs) { .fs = CR_FS_TMPFS };
- *
- * and a setup that is one cr_env_setup_on(..., &variant->fs, ...).
+ * The harness's FIXTURE_VARIANT() and FIXTURE_VARIANT_ADD() paste their
+ * arguments as they are; these expand them first, so that the fixture's
+ * name may come from a macro (cr_fs_variants.h).
  */
+#define CR_FIXTURE_VARIANT(fixture) FIXTURE_VARIANT(fixture)
+#define CR_FIXTURE_VARIANT_ADD(fixture, name) FIXTURE_VARIANT_ADD(fixture, name)
 
 /* True in the test VM, where every precondition must hold. */
 static inline bool cr_in_vm(void)
