@@ -19,7 +19,6 @@
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <grp.h>
 #include <limits.h>
 #include <poll.h>
 #include <signal.h>
@@ -855,12 +854,11 @@ static bool is_suid(int fd)
 static int nobody_steps(const char *dir)
 {
 	struct copy_range_status st;
-	int dev, src, dst, sync_dst, job;
+	int dev, src, dst, sync_dst, job, ret;
 
-	if (setgroups(0, NULL) || setgid(NOBODY) || setuid(NOBODY))
-		return 1;
-	if (geteuid() != NOBODY || !setuid(0))
-		return 2;
+	ret = cr_drop_to_nobody();
+	if (ret)
+		return ret;
 	dev = open(CR_DEVICE_PATH, O_RDWR | O_CLOEXEC);
 	if (dev < 0)
 		return 3;
@@ -900,25 +898,14 @@ static int nobody_steps(const char *dir)
 
 TEST_F_TIMEOUT(limits, unprivileged_job_acts_as_submitter, 120)
 {
-	int status, root_dst, root_sync, job;
-	pid_t pid;
+	int root_dst, root_sync, job;
 
 	if (geteuid())
 		CR_SKIP_OR_FAIL(return, "dropping to another user needs root");
 	ASSERT_EQ(0, chmod(self->e.src_dir, 01777));
 	ASSERT_EQ(0, fchmod(self->e.src_fd, 0644));
 
-	fflush(stdout);
-	fflush(stderr);
-	pid = fork();
-	ASSERT_LE(0, pid);
-	if (pid == 0)
-		_exit(nobody_steps(self->e.src_dir));
-	ASSERT_EQ(pid, waitpid(pid, &status, 0));
-	ASSERT_TRUE(WIFEXITED(status)) TH_LOG("child status %#x", status);
-	EXPECT_EQ(0, WEXITSTATUS(status))
-		TH_LOG("as nobody, step %d failed (see nobody_steps())",
-		       WEXITSTATUS(status));
+	cr_expect_steps(nobody_steps, self->e.src_dir, NULL);
 
 	/* The control: root's writes keep the bit, both ways. */
 	root_dst = make_suid_dst(self->e.src_dir, "root_dst");

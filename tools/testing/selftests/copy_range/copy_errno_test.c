@@ -17,7 +17,6 @@
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <grp.h>
 #include <limits.h>
 #include <signal.h>
 #include <stdint.h>
@@ -881,12 +880,11 @@ FIXTURE_TEARDOWN(unpriv)
  */
 static int unpriv_steps(const char *dir)
 {
-	int dev, src, dst, ro, root_src, root_dst;
+	int dev, src, dst, ro, root_src, root_dst, ret;
 
-	if (setgroups(0, NULL) || setgid(NOBODY) || setuid(NOBODY))
-		return 1;
-	if (geteuid() != NOBODY || !setuid(0))
-		return 2;
+	ret = cr_drop_to_nobody();
+	if (ret)
+		return ret;
 	/* The node is 0666: no privilege needed to open it. */
 	dev = open(CR_DEVICE_PATH, O_RDWR | O_CLOEXEC);
 	if (dev < 0)
@@ -936,20 +934,8 @@ static int unpriv_steps(const char *dir)
 TEST_F(unpriv, copy_and_ebadf_as_nobody)
 {
 	struct cr_env *e = &self->e;
-	int status;
-	pid_t pid;
 
-	fflush(stdout);
-	fflush(stderr);
-	pid = fork();
-	ASSERT_LE(0, pid);
-	if (pid == 0)
-		_exit(unpriv_steps(e->src_dir));
-	ASSERT_EQ(pid, waitpid(pid, &status, 0));
-	ASSERT_TRUE(WIFEXITED(status)) TH_LOG("child status %#x", status);
-	EXPECT_EQ(0, WEXITSTATUS(status))
-		TH_LOG("as nobody, step %d failed (see unpriv_steps())",
-		       WEXITSTATUS(status));
+	cr_expect_steps(unpriv_steps, e->src_dir, NULL);
 	/* root's files are as they were. */
 	EXPECT_EQ(0, file_size(e->dst_fd));
 	EXPECT_EQ(-1, pattern_mismatch(e->src_fd, 0, SRC_SIZE, SEED_A, 0));

@@ -243,10 +243,10 @@ static bool cancel_and_wait(int job)
 
 static void drop_to_nobody(void)
 {
-	if (setgroups(0, NULL) || setgid(NOBODY) || setuid(NOBODY))
-		_exit(100);
-	if (geteuid() != NOBODY || !setuid(0))
-		_exit(101);
+	int ret = cr_drop_to_nobody();
+
+	if (ret)
+		_exit(99 + ret);
 }
 
 #define LIMIT		4
@@ -524,25 +524,12 @@ static int default_limit_steps(const char *dir)
 
 TEST_F_TIMEOUT(lifecycle, default_limit, 180)
 {
-	int status, src;
-	pid_t pid;
+	int src;
 
 	src = make_long_file(self->dir, "src");
 	ASSERT_LE(0, src);
 	close(src);
-	fflush(stdout);
-	fflush(stderr);
-	pid = fork();
-	ASSERT_LE(0, pid);
-	if (pid == 0)
-		_exit(default_limit_steps(self->dir));
-	self->child = pid;
-	ASSERT_EQ(pid, waitpid(pid, &status, 0));
-	self->child = 0;
-	ASSERT_TRUE(WIFEXITED(status)) TH_LOG("child status %#x", status);
-	EXPECT_EQ(0, WEXITSTATUS(status))
-		TH_LOG("as nobody, step %d failed (see default_limit_steps())",
-		       WEXITSTATUS(status));
+	cr_expect_steps(default_limit_steps, self->dir, &self->child);
 }
 
 /* The owner of the user namespace in the sub-uid test, and its ids. */

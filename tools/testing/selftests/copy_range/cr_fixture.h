@@ -1,11 +1,11 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
  * The kselftest side of the copy_range tests: the test filesystems as
- * fixture variants (with cr_fs_variants.h for a fixture over all of
- * them), the preconditions every test has (a filesystem
- * mounted, the device there), and the fixture skeleton most tests share:
- * a source holding the data pattern and an empty destination, in fresh
- * directories on the filesystems under test.
+ * fixture variants (cr_fs_variants.h gives a fixture all four), the
+ * preconditions every test has (a filesystem mounted, the device there),
+ * the fixture skeleton most tests share (a source holding the data
+ * pattern and an empty destination, in fresh directories on the
+ * filesystems under test), and checks that several tests make.
  *
  * A missing precondition is a SKIP on a developer's machine, which may
  * lack a scratch filesystem or the module, and a FAIL in the test VM
@@ -18,11 +18,28 @@
 #ifndef CR_FIXTURE_H
 #define CR_FIXTURE_H
 
+#include <grp.h>
+#include <sys/wait.h>
+
 #include "copy_range_helpers.h"
 #include "kselftest_harness.h"
 
 /* The unprivileged user some tests drop to. */
 #define NOBODY		65534
+
+/*
+ * Makes this process NOBODY for good, supplementary groups dropped: 0, 1
+ * when a step of that failed, 2 when it is not NOBODY afterwards or can
+ * become root again.  For a child process, see cr_expect_steps().
+ */
+static inline int cr_drop_to_nobody(void)
+{
+	if (setgroups(0, NULL) || setgid(NOBODY) || setuid(NOBODY))
+		return 1;
+	if (geteuid() != NOBODY || !setuid(0))
+		return 2;
+	return 0;
+}
 
 /* A test filesystem: where it is mounted, its f_type, and what it can do. */
 struct cr_fs {
@@ -174,6 +191,40 @@ static inline void cr_env_teardown(struct cr_env *e)
 }
 
 /* Checks shared by several tests. */
+
+/*
+ * Runs @steps(@dir) in a child process and expects it to return 0, or
+ * else the number of the step that failed: for what must not happen in
+ * the test's own process, such as dropping privileges (an ASSERT in the
+ * child would run the teardown there).  @child, when not NULL, holds the
+ * child's pid while it runs, for a teardown that must kill it.
+ */
+#define cr_expect_steps(steps, dir, child) \
+	__cr_expect_steps(_metadata, steps, #steps, dir, child)
+
+static inline void __cr_expect_steps(struct __test_metadata *_metadata,
+				     int (*steps)(const char *dir),
+				     const char *name, const char *dir,
+				     pid_t *child)
+{
+	int status;
+	pid_t pid;
+
+	fflush(stdout);
+	fflush(stderr);
+	pid = fork();
+	ASSERT_LE(0, pid);
+	if (pid == 0)
+		_exit(steps(dir));
+	if (child)
+		*child = pid;
+	ASSERT_EQ(pid, waitpid(pid, &status, 0));
+	if (child)
+		*child = 0;
+	ASSERT_TRUE(WIFEXITED(status)) TH_LOG("child status %#x", status);
+	EXPECT_EQ(0, WEXITSTATUS(status))
+		TH_LOG("step %d failed (see %s())", WEXITSTATUS(status), name);
+}
 
 static inline void cr_read_stats(struct __test_metadata *_metadata,
 				 struct cr_stats *st)
