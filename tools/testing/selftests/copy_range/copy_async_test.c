@@ -83,7 +83,8 @@ static void expect_end(struct __test_metadata *_metadata, int job,
 /* ---- One job on every test filesystem ---- */
 
 FIXTURE(job) {
-	struct cr_env e;	/* src: SMALL_SIZE bytes of SEED_A; dst: empty */
+	/* src: SMALL_SIZE bytes of SEED_A; dst: empty */
+	struct cr_env e;
 };
 
 #define CR_FS_FIXTURE job
@@ -129,8 +130,8 @@ TEST_F_TIMEOUT(job, done_with_exact_data, 120)
 	for (i = 0; i < 2; i++) {
 		struct copy_range_status st;
 
-		job[i] = cr_submit(self->e.src_fd, src_off, dst[i], dst_off, len,
-				   flags[i]);
+		job[i] = cr_submit(self->e.src_fd, src_off, dst[i], dst_off,
+				   len, flags[i]);
 		ASSERT_LE(0, job[i]) TH_LOG("flags %ju: %s",
 					    (uintmax_t)flags[i],
 					    strerror(errno));
@@ -220,15 +221,16 @@ TEST_F(job, total_clamped_to_eof)
 		int job;
 
 		ASSERT_EQ(0, ftruncate(self->e.dst_fd, 0));
-		job = cr_submit(self->e.src_fd, cases[i].src_off, self->e.dst_fd, 0,
-				cases[i].len, 0);
+		job = cr_submit(self->e.src_fd, cases[i].src_off,
+				self->e.dst_fd, 0, cases[i].len, 0);
 		ASSERT_LE(0, job) TH_LOG("case %u: %s", i, strerror(errno));
 		expect_end(_metadata, job, COPY_RANGE_JOB_DONE, cases[i].total,
 			   cases[i].total, NULL);
 		close(job);
 		EXPECT_EQ((int64_t)cases[i].total, file_size(self->e.dst_fd));
-		EXPECT_EQ(-1, pattern_mismatch(self->e.dst_fd, 0, cases[i].total,
-					       SEED_A, cases[i].src_off));
+		EXPECT_EQ(-1, pattern_mismatch(self->e.dst_fd, 0,
+					       cases[i].total, SEED_A,
+					       cases[i].src_off));
 	}
 }
 
@@ -441,7 +443,8 @@ TEST_F(job, cancel_after_done_changes_nothing)
 	}
 	close(job);
 	EXPECT_EQ(SMALL_SIZE, file_size(self->e.dst_fd));
-	EXPECT_EQ(-1, pattern_mismatch(self->e.dst_fd, 0, SMALL_SIZE, SEED_A, 0));
+	EXPECT_EQ(-1, pattern_mismatch(self->e.dst_fd, 0, SMALL_SIZE, SEED_A,
+				       0));
 }
 
 /*
@@ -712,8 +715,9 @@ TEST_F(limits, rlimit_fsize_range_ending_at_limit)
 		int job;
 
 		ASSERT_LE(0, dst);
-		EXPECT_EQ((int64_t)want, copy_range(self->e.src_fd, src_off, dst,
-						    FSIZE_DST_OFF, lens[i], 0));
+		EXPECT_EQ((int64_t)want, copy_range(self->e.src_fd, src_off,
+						    dst, FSIZE_DST_OFF,
+						    lens[i], 0));
 		EXPECT_EQ(0, copy_range(self->e.src_fd, src_off + want, dst,
 					FSIZE_LIMIT, lens[i] - want, 0));
 		ASSERT_EQ(0, ftruncate(dst, 0));
@@ -928,7 +932,8 @@ TEST_F_TIMEOUT(limits, unprivileged_job_acts_as_submitter, 120)
 /* ---- Long jobs: progress, cancel, signals, close, death ---- */
 
 FIXTURE(long_job) {
-	struct cr_env e;	/* src: size bytes of SEED_A; dst: size of SEED_B */
+	/* src: size bytes of SEED_A; dst: size of SEED_B */
+	struct cr_env e;
 };
 
 FIXTURE_VARIANT(long_job) {

@@ -45,9 +45,13 @@ FIXTURE_VARIANT_ADD(data, xfs) { .src = CR_FS_XFS, .dst = CR_FS_XFS };
 FIXTURE_VARIANT_ADD(data, ext4) { .src = CR_FS_EXT4, .dst = CR_FS_EXT4 };
 FIXTURE_VARIANT_ADD(data, tmpfs) { .src = CR_FS_TMPFS, .dst = CR_FS_TMPFS };
 /* Block filesystem to block filesystem: no sharing possible. */
-FIXTURE_VARIANT_ADD(data, btrfs_to_ext4) { .src = CR_FS_BTRFS, .dst = CR_FS_EXT4 };
+FIXTURE_VARIANT_ADD(data, btrfs_to_ext4) {
+	.src = CR_FS_BTRFS, .dst = CR_FS_EXT4,
+};
 /* Page cache only to a reflink filesystem. */
-FIXTURE_VARIANT_ADD(data, tmpfs_to_xfs) { .src = CR_FS_TMPFS, .dst = CR_FS_XFS };
+FIXTURE_VARIANT_ADD(data, tmpfs_to_xfs) {
+	.src = CR_FS_TMPFS, .dst = CR_FS_XFS,
+};
 
 FIXTURE_SETUP(data)
 {
@@ -82,7 +86,8 @@ TEST_F_TIMEOUT(data, large_file, 180)
 
 	ASSERT_EQ(0, pattern_write(self->e.src_fd, 0, size, SEED_A, 0));
 
-	EXPECT_EQ(size, copy_range(self->e.src_fd, 0, self->e.dst_fd, 0, size, 0));
+	EXPECT_EQ(size, copy_range(self->e.src_fd, 0, self->e.dst_fd, 0, size,
+				   0));
 	EXPECT_EQ(size, file_size(self->e.dst_fd));
 	EXPECT_EQ(-1, pattern_mismatch(self->e.dst_fd, 0, size, SEED_A, 0));
 
@@ -99,7 +104,8 @@ TEST_F_TIMEOUT(data, large_file, 180)
 	EXPECT_EQ(size - 1, copy_range(self->e.src_fd, 1, self->e.dst_fd, 4097,
 				       size, 0));
 	EXPECT_EQ(4097 + size - 1, file_size(self->e.dst_fd));
-	EXPECT_EQ(-1, pattern_mismatch(self->e.dst_fd, 0, 4097, PATTERN_ZERO, 0));
+	EXPECT_EQ(-1, pattern_mismatch(self->e.dst_fd, 0, 4097, PATTERN_ZERO,
+				       0));
 	EXPECT_EQ(-1, pattern_mismatch(self->e.dst_fd, 4097, size - 1, SEED_A, 1));
 
 	EXPECT_POSITIONS_KEPT();
@@ -182,7 +188,8 @@ TEST_F(data, past_eof_short_counts)
 	EXPECT_EQ(1, copy_range(self->e.src_fd, size - 1, self->e.dst_fd, 200,
 				1ULL << 40, COPY_RANGE_SHARE_ALLOW));
 	EXPECT_EQ(201, file_size(self->e.dst_fd));
-	EXPECT_EQ(-1, pattern_mismatch(self->e.dst_fd, 200, 1, SEED_A, size - 1));
+	EXPECT_EQ(-1, pattern_mismatch(self->e.dst_fd, 200, 1, SEED_A,
+				       size - 1));
 
 	EXPECT_EQ(0, copy_range(self->e.src_fd, size, self->e.dst_fd, 300, 4096, 0));
 	EXPECT_EQ(0, copy_range(self->e.src_fd, size + 1, self->e.dst_fd, 300,
@@ -313,7 +320,8 @@ TEST_F(data, dst_past_eof_reads_zero_gap)
 	ASSERT_EQ(0, pattern_write(self->e.src_fd, 0, 64 * KIB, SEED_A, 0));
 	EXPECT_EQ(4096, copy_range(self->e.src_fd, 0, self->e.dst_fd, gap, 4096, 0));
 	EXPECT_EQ(gap + 4096, file_size(self->e.dst_fd));
-	EXPECT_EQ(-1, pattern_mismatch(self->e.dst_fd, 0, gap, PATTERN_ZERO, 0));
+	EXPECT_EQ(-1, pattern_mismatch(self->e.dst_fd, 0, gap, PATTERN_ZERO,
+				       0));
 	EXPECT_EQ(-1, pattern_mismatch(self->e.dst_fd, gap, 4096, SEED_A, 0));
 	EXPECT_POSITIONS_KEPT();
 }
@@ -372,7 +380,8 @@ TEST_F(data, holes_preserved)
 	/* Precondition: the source filesystem made a hole. */
 	ASSERT_EQ(mid, seek_probe(self->e.src_dir, "src", mid, SEEK_HOLE));
 
-	EXPECT_EQ(size, copy_range(self->e.src_fd, 0, self->e.dst_fd, 0, size, 0));
+	EXPECT_EQ(size, copy_range(self->e.src_fd, 0, self->e.dst_fd, 0, size,
+				   0));
 	EXPECT_EQ(size, file_size(self->e.dst_fd));
 	ASSERT_EQ(0, fsync(self->e.dst_fd));
 	ASSERT_EQ(mid, seek_probe(self->e.dst_dir, "dst", mid, SEEK_HOLE))
@@ -383,8 +392,8 @@ TEST_F(data, holes_preserved)
 	EXPECT_EQ(-1, pattern_mismatch(self->e.dst_fd, 0, part, SEED_A, 0));
 	EXPECT_EQ(-1, pattern_mismatch(self->e.dst_fd, part, hole,
 				       PATTERN_ZERO, 0));
-	EXPECT_EQ(-1, pattern_mismatch(self->e.dst_fd, part + hole, part, SEED_A,
-				       part + hole));
+	EXPECT_EQ(-1, pattern_mismatch(self->e.dst_fd, part + hole, part,
+				       SEED_A, part + hole));
 
 	/* A trailing hole: the count and size include it, it reads as 0s. */
 	ASSERT_EQ(0, ftruncate(self->e.src_fd, size + hole));

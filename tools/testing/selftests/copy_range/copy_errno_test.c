@@ -658,7 +658,8 @@ static void swap_setup(struct __test_metadata *_metadata, const char *dir,
 	if (geteuid())
 		CR_SKIP_OR_FAIL(return, "swapon needs root");
 	ASSERT_EQ(0, path_join(u->swap_path, dir, "swap"));
-	*wr_fd = open(u->swap_path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	*wr_fd = open(u->swap_path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC,
+		      0600);
 	ASSERT_LE(0, *wr_fd);
 	/* Real zeroes, not a hole: swapon refuses sparse files. */
 	ASSERT_EQ(0, pattern_write(*wr_fd, 0, SWAP_SIZE, PATTERN_ZERO, 0));
@@ -791,8 +792,12 @@ FIXTURE_VARIANT(cross) {
 	struct cr_fs src, dst;
 };
 
-FIXTURE_VARIANT_ADD(cross, btrfs_to_xfs) { .src = CR_FS_BTRFS, .dst = CR_FS_XFS };
-FIXTURE_VARIANT_ADD(cross, xfs_to_btrfs) { .src = CR_FS_XFS, .dst = CR_FS_BTRFS };
+FIXTURE_VARIANT_ADD(cross, btrfs_to_xfs) {
+	.src = CR_FS_BTRFS, .dst = CR_FS_XFS,
+};
+FIXTURE_VARIANT_ADD(cross, xfs_to_btrfs) {
+	.src = CR_FS_XFS, .dst = CR_FS_BTRFS,
+};
 
 FIXTURE_SETUP(cross)
 {

@@ -177,7 +177,8 @@ FIXTURE_SETUP(lifecycle)
 	if (geteuid())
 		CR_SKIP_OR_FAIL(return, "loading modules needs root");
 	if (!module_ko() || access(module_ko(), R_OK))
-		CR_SKIP_OR_FAIL(return, "COPY_RANGE_KO does not name the module's .ko");
+		CR_SKIP_OR_FAIL(return,
+				"COPY_RANGE_KO does not name the module's .ko");
 	if (!cr_need_fs(_metadata, &variant->fs))
 		return;
 	ASSERT_NE(NULL, mod_state);
@@ -776,7 +777,8 @@ TEST_F_TIMEOUT(lifecycle, jobs_pause_while_frozen, 300)
 	char delay[16];
 
 	if (access("/sys/power/pm_test", W_OK))
-		CR_SKIP_OR_FAIL(return, "no /sys/power/pm_test (CONFIG_PM_DEBUG)");
+		CR_SKIP_OR_FAIL(return,
+				"no /sys/power/pm_test (CONFIG_PM_DEBUG)");
 	dev = open(CR_DEVICE_PATH, O_RDWR | O_CLOEXEC);
 	ASSERT_LE(0, dev);
 	src = make_long_file(self->dir, "src");

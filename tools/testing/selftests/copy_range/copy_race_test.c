@@ -203,7 +203,8 @@ FIXTURE_TEARDOWN(race)
 TEST_F_TIMEOUT(race, bytes_stay_legitimate, 300)
 {
 	struct meddler m = {
-		.fd = variant->what == TRUNCATE_DST ? self->e.dst_fd : self->e.src_fd,
+		.fd = variant->what == TRUNCATE_DST ? self->e.dst_fd :
+						      self->e.src_fd,
 		.what = variant->what,
 	};
 	struct copy_range_status st;
@@ -214,7 +215,8 @@ TEST_F_TIMEOUT(race, bytes_stay_legitimate, 300)
 
 	ASSERT_EQ(0, pthread_create(&t, NULL, meddle, &m));
 	if (variant->job) {
-		job = cr_submit(self->e.src_fd, 0, self->e.dst_fd, 0, RACE_SIZE, 0);
+		job = cr_submit(self->e.src_fd, 0, self->e.dst_fd, 0, RACE_SIZE,
+				0);
 		ASSERT_LE(0, job) TH_LOG("%s", strerror(errno));
 		ASSERT_EQ(0, cr_job_wait(job, &st));
 		ASSERT_TRUE(cr_status_sane(&st));
@@ -225,8 +227,8 @@ TEST_F_TIMEOUT(race, bytes_stay_legitimate, 300)
 	} else {
 		/* Synchronous: call again after short counts, as callers do. */
 		while (total < RACE_SIZE) {
-			n = copy_range(self->e.src_fd, total, self->e.dst_fd, total,
-				       RACE_SIZE - total, 0);
+			n = copy_range(self->e.src_fd, total, self->e.dst_fd,
+				       total, RACE_SIZE - total, 0);
 			ASSERT_LE(0, n) TH_LOG("at %ju: %s", (uintmax_t)total,
 					       strerror(errno));
 			if (n == 0)
@@ -283,8 +285,10 @@ TEST_F_TIMEOUT(race, opposite_jobs_between_the_same_files, 300)
 	ASSERT_EQ(0, cr_job_wait(j2, &st2));
 	EXPECT_EQ(COPY_RANGE_JOB_DONE, st1.state) TH_LOG("%s", cr_status_str(&st1));
 	EXPECT_EQ(COPY_RANGE_JOB_DONE, st2.state) TH_LOG("%s", cr_status_str(&st2));
-	EXPECT_EQ(-1, bytes_from(self->e.src_fd, RACE_SIZE, SEED_A, SEED_B, false));
-	EXPECT_EQ(-1, bytes_from(self->e.dst_fd, RACE_SIZE, SEED_A, SEED_B, false));
+	EXPECT_EQ(-1, bytes_from(self->e.src_fd, RACE_SIZE, SEED_A, SEED_B,
+				 false));
+	EXPECT_EQ(-1, bytes_from(self->e.dst_fd, RACE_SIZE, SEED_A, SEED_B,
+				 false));
 	close(j1);
 	close(j2);
 }
@@ -351,7 +355,8 @@ TEST_F_TIMEOUT(frozen, copy_waits_for_thaw, 120)
 	ASSERT_LE(0, pid);
 	if (pid == 0) {
 		signal(SIGUSR1, SIG_IGN);
-		n = copy_range(self->e.src_fd, 0, self->e.dst_fd, 0, 16 * MIB, 0);
+		n = copy_range(self->e.src_fd, 0, self->e.dst_fd, 0, 16 * MIB,
+			       0);
 		_exit(write(fds[1], &n, sizeof(n)) == sizeof(n) ? 0 : 1);
 	}
 	close(fds[1]);
@@ -390,7 +395,8 @@ TEST_F_TIMEOUT(frozen, job_stays_cancellable, 120)
 	EXPECT_TRUE(st.state == COPY_RANGE_JOB_CANCELLED ||
 		    st.state == COPY_RANGE_JOB_DONE)
 		TH_LOG("%s", cr_status_str(&st));
-	EXPECT_EQ(-1, pattern_mismatch(self->e.dst_fd, 0, st.copied, SEED_A, 0));
+	EXPECT_EQ(-1, pattern_mismatch(self->e.dst_fd, 0, st.copied, SEED_A,
+				       0));
 	EXPECT_EQ((int64_t)st.copied, file_size(self->e.dst_fd));
 	close(job);
 }

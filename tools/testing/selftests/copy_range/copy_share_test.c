@@ -37,7 +37,8 @@
 #define BODY_ALIGN	(64 * KIB)
 
 FIXTURE(share) {
-	struct cr_env e;	/* src: SRC_SIZE bytes of SEED_A, on disk; dst: empty */
+	/* src: SRC_SIZE bytes of SEED_A, on disk; dst: empty */
+	struct cr_env e;
 };
 
 #define CR_FS_FIXTURE share
@@ -93,7 +94,8 @@ TEST_F(share, allow_unaligned_shares_body)
 	EXPECT_EQ(len, copy_range(self->e.src_fd, off, self->e.dst_fd, off, len,
 				  COPY_RANGE_SHARE_ALLOW));
 	EXPECT_EQ(off + len, file_size(self->e.dst_fd));
-	EXPECT_EQ(-1, pattern_mismatch(self->e.dst_fd, 0, off, PATTERN_ZERO, 0));
+	EXPECT_EQ(-1, pattern_mismatch(self->e.dst_fd, 0, off, PATTERN_ZERO,
+				       0));
 	EXPECT_EQ(-1, pattern_mismatch(self->e.dst_fd, off, len, SEED_A, off));
 	if (variant->fs.can_share)
 		CHECK_SHARING(self->e.dst_fd, BODY_ALIGN, MIB, SHARED_ALL);
@@ -156,8 +158,8 @@ TEST_F(share, require_aligned)
 	CHECK_SHARING(self->e.dst_fd, 0, MIB, SHARED_ALL);
 
 	/* Aligned but different offsets, past the destination's EOF. */
-	EXPECT_EQ(512 * KIB, copy_range(self->e.src_fd, BODY_ALIGN, self->e.dst_fd,
-					2 * MIB, 512 * KIB,
+	EXPECT_EQ(512 * KIB, copy_range(self->e.src_fd, BODY_ALIGN,
+					self->e.dst_fd, 2 * MIB, 512 * KIB,
 					COPY_RANGE_SHARE_REQUIRE));
 	EXPECT_EQ(2 * MIB + 512 * KIB, file_size(self->e.dst_fd));
 	EXPECT_EQ(-1, pattern_mismatch(self->e.dst_fd, MIB, MIB, PATTERN_ZERO, 0));

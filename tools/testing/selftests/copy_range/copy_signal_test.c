@@ -108,8 +108,8 @@ TEST_F_TIMEOUT(signals, interrupted_copy_is_exact, 240)
 		ASSERT_EQ(0, set_timer(period_us[try]));
 		while (done < size) {
 			calls++;
-			n = copy_range(self->e.src_fd, done, self->e.dst_fd, done,
-				       size - done, 0);
+			n = copy_range(self->e.src_fd, done, self->e.dst_fd,
+				       done, size - done, 0);
 			if (n < 0) {
 				/* Anything else would make this loop spin. */
 				ASSERT_EQ(EINTR, errno)

@@ -43,7 +43,8 @@ static void check_unmoved(struct __test_metadata *_metadata,
 /* ---- Source and destination on one filesystem ---- */
 
 FIXTURE(stats) {
-	struct cr_env e;	/* src: SRC_SIZE bytes of SEED_A, on disk; dst: empty */
+	/* src: SRC_SIZE bytes of SEED_A, on disk; dst: empty */
+	struct cr_env e;
 };
 
 FIXTURE_VARIANT(stats) {
@@ -51,10 +52,21 @@ FIXTURE_VARIANT(stats) {
 	enum cr_impl impl;
 };
 
-FIXTURE_VARIANT_ADD(stats, btrfs) { .fs = CR_FS_BTRFS, .impl = CR_IMPL_BTRFS };
-FIXTURE_VARIANT_ADD(stats, xfs) { .fs = CR_FS_XFS, .impl = CR_IMPL_REMAP };
-FIXTURE_VARIANT_ADD(stats, ext4) { .fs = CR_FS_EXT4, .impl = CR_IMPL_GENERIC };
-FIXTURE_VARIANT_ADD(stats, tmpfs) { .fs = CR_FS_TMPFS, .impl = CR_IMPL_GENERIC };
+FIXTURE_VARIANT_ADD(stats, btrfs) {
+	.fs = CR_FS_BTRFS, .impl = CR_IMPL_BTRFS,
+};
+
+FIXTURE_VARIANT_ADD(stats, xfs) {
+	.fs = CR_FS_XFS, .impl = CR_IMPL_REMAP,
+};
+
+FIXTURE_VARIANT_ADD(stats, ext4) {
+	.fs = CR_FS_EXT4, .impl = CR_IMPL_GENERIC,
+};
+
+FIXTURE_VARIANT_ADD(stats, tmpfs) {
+	.fs = CR_FS_TMPFS, .impl = CR_IMPL_GENERIC,
+};
 
 FIXTURE_SETUP(stats)
 {
@@ -87,8 +99,9 @@ TEST_F(stats, flags0_copies)
 	EXPECT_EQ(-1, pattern_mismatch(self->e.dst_fd, 0, SRC_SIZE, SEED_A, 0));
 
 	cr_read_stats(_metadata, &before);
-	EXPECT_EQ(SRC_SIZE - 100, copy_range(self->e.src_fd, 100, self->e.dst_fd,
-					     SRC_SIZE + 7, 4 * MIB, 0));
+	EXPECT_EQ(SRC_SIZE - 100, copy_range(self->e.src_fd, 100,
+					     self->e.dst_fd, SRC_SIZE + 7,
+					     4 * MIB, 0));
 	MOVED(&want, variant->impl, .calls = 1, .copied = SRC_SIZE - 100);
 	cr_expect_moved(_metadata, &before, &want);
 	EXPECT_EQ(-1, pattern_mismatch(self->e.dst_fd, SRC_SIZE + 7,
@@ -345,7 +358,8 @@ TEST_F(stats, nothing_to_copy_moves_nothing)
 /* ---- btrfs: a NOCOW file and a checksummed one cannot share ---- */
 
 FIXTURE(nocow) {
-	struct cr_env e;	/* src: SRC_SIZE bytes of SEED_A, NOCOW; dst: empty */
+	/* src: SRC_SIZE bytes of SEED_A, NOCOW; dst: empty */
+	struct cr_env e;
 };
 
 FIXTURE_SETUP(nocow)
@@ -401,17 +415,24 @@ TEST_F(nocow, require_refused)
 /* ---- Across two filesystems: always the generic data copy ---- */
 
 FIXTURE(cross) {
-	struct cr_env e;	/* src: SRC_SIZE bytes of SEED_B, on disk; dst: empty */
+	/* src: SRC_SIZE bytes of SEED_B, on disk; dst: empty */
+	struct cr_env e;
 };
 
 FIXTURE_VARIANT(cross) {
 	struct cr_fs src, dst;
 };
 
-FIXTURE_VARIANT_ADD(cross, btrfs_to_ext4) { .src = CR_FS_BTRFS, .dst = CR_FS_EXT4 };
+FIXTURE_VARIANT_ADD(cross, btrfs_to_ext4) {
+	.src = CR_FS_BTRFS, .dst = CR_FS_EXT4,
+};
 /* The destination's own implementation is for copies within it only. */
-FIXTURE_VARIANT_ADD(cross, xfs_to_btrfs) { .src = CR_FS_XFS, .dst = CR_FS_BTRFS };
-FIXTURE_VARIANT_ADD(cross, tmpfs_to_xfs) { .src = CR_FS_TMPFS, .dst = CR_FS_XFS };
+FIXTURE_VARIANT_ADD(cross, xfs_to_btrfs) {
+	.src = CR_FS_XFS, .dst = CR_FS_BTRFS,
+};
+FIXTURE_VARIANT_ADD(cross, tmpfs_to_xfs) {
+	.src = CR_FS_TMPFS, .dst = CR_FS_XFS,
+};
 
 FIXTURE_SETUP(cross)
 {

@@ -34,7 +34,8 @@
 #define NR_MIXED	100
 
 FIXTURE(vec) {
-	struct cr_env e;	/* src: SRC_SIZE bytes of SEED_A; dst: DST_SIZE of SEED_B */
+	/* src: SRC_SIZE bytes of SEED_A; dst: DST_SIZE of SEED_B */
+	struct cr_env e;
 	struct copy_range_seg segs[NR_MIXED];
 };
 
@@ -263,8 +264,8 @@ TEST_F(vec, stops_at_source_eof)
 			  .len = 1000 },
 			{ .src_off = 7, .dst_off = 200000, .len = 4096 },
 		};
-		struct copy_range_vec v = cr_vec(self->e.src_fd, self->e.dst_fd, 0,
-						 segs, 4);
+		struct copy_range_vec v = cr_vec(self->e.src_fd, self->e.dst_fd,
+						 0, segs, 4);
 		const uint64_t want = 80000 + cases[c].partial;
 		struct copy_range_seg copied[3];
 
@@ -285,8 +286,8 @@ TEST_F(vec, stops_at_source_eof)
 		struct copy_range_seg seg = {
 			.src_off = SRC_SIZE, .dst_off = 0, .len = 100,
 		};
-		struct copy_range_vec v = cr_vec(self->e.src_fd, self->e.dst_fd, 0,
-						 &seg, 1);
+		struct copy_range_vec v = cr_vec(self->e.src_fd, self->e.dst_fd,
+						 0, &seg, 1);
 
 		ASSERT_EQ(0, pattern_write(self->e.dst_fd, 0, DST_SIZE, SEED_B,
 					   0));
@@ -387,9 +388,11 @@ TEST_F(vec, errors_copy_nothing)
 
 	good_segments(segs);
 	v = cr_vec(-1, self->e.dst_fd, 0, segs, NR_ERR_SEGS);
-	expect_vec_error(_metadata, "src -1", &v, EBADF, self->e.dst_fd, &before);
+	expect_vec_error(_metadata, "src -1", &v, EBADF, self->e.dst_fd,
+			 &before);
 	v = cr_vec(self->e.src_fd, -1, 0, segs, NR_ERR_SEGS);
-	expect_vec_error(_metadata, "dst -1", &v, EBADF, self->e.dst_fd, &before);
+	expect_vec_error(_metadata, "dst -1", &v, EBADF, self->e.dst_fd,
+			 &before);
 	v = cr_vec(self->e.src_fd, ro, 0, segs, NR_ERR_SEGS);
 	expect_vec_error(_metadata, "dst read-only", &v, EBADF, self->e.dst_fd,
 			 &before);
@@ -397,7 +400,8 @@ TEST_F(vec, errors_copy_nothing)
 	expect_vec_error(_metadata, "dst O_APPEND", &v, EBADF, self->e.dst_fd,
 			 &before);
 
-	v = cr_vec(self->e.src_fd, self->e.dst_fd, 1ULL << 2, segs, NR_ERR_SEGS);
+	v = cr_vec(self->e.src_fd, self->e.dst_fd, 1ULL << 2, segs,
+		   NR_ERR_SEGS);
 	expect_vec_error(_metadata, "unknown flag", &v, EINVAL, self->e.dst_fd,
 			 &before);
 	v = cr_vec(self->e.src_fd, self->e.dst_fd,
@@ -406,8 +410,8 @@ TEST_F(vec, errors_copy_nothing)
 	expect_vec_error(_metadata, "both policies", &v, EINVAL, self->e.dst_fd,
 			 &before);
 	if (!variant->fs.can_share) {
-		v = cr_vec(self->e.src_fd, self->e.dst_fd, COPY_RANGE_SHARE_REQUIRE,
-			   segs, NR_ERR_SEGS);
+		v = cr_vec(self->e.src_fd, self->e.dst_fd,
+			   COPY_RANGE_SHARE_REQUIRE, segs, NR_ERR_SEGS);
 		expect_vec_error(_metadata, "REQUIRE", &v, EOPNOTSUPP,
 				 self->e.dst_fd, &before);
 	}
@@ -524,8 +528,8 @@ TEST_F(vec, touching_and_empty_segments)
 		{ .src_off = 9000, .dst_off = 4096 + 100, .len = 0 },
 		{ .src_off = 50000, .dst_off = 0, .len = 4096 },
 	};
-	struct copy_range_vec v = cr_vec(self->e.src_fd, self->e.dst_fd, 0, segs,
-					 ARRAY_SIZE(segs));
+	struct copy_range_vec v = cr_vec(self->e.src_fd, self->e.dst_fd, 0,
+					 segs, ARRAY_SIZE(segs));
 
 	EXPECT_EQ(4096 + 1 + 4096, cr_copyv(&v)) TH_LOG("%s", strerror(errno));
 	EXPECT_EQ(ARRAY_SIZE(segs), v.done_segs);
@@ -573,8 +577,8 @@ TEST_F(vec, submitv_clamped_to_eof)
 		{ .src_off = 0, .dst_off = 10, .len = 10000 },
 		{ .src_off = SRC_SIZE - 100, .dst_off = 100000, .len = 1000 },
 	};
-	struct copy_range_vec v = cr_vec(self->e.src_fd, self->e.dst_fd, 0, segs,
-					 ARRAY_SIZE(segs));
+	struct copy_range_vec v = cr_vec(self->e.src_fd, self->e.dst_fd, 0,
+					 segs, ARRAY_SIZE(segs));
 	struct copy_range_status st;
 	int job;
 
@@ -602,8 +606,8 @@ TEST_F(vec, submitv_stops_like_copyv)
 		{ .src_off = SRC_SIZE - 100, .dst_off = 100000, .len = 1000 },
 		{ .src_off = 7, .dst_off = 200000, .len = 4096 },
 	};
-	struct copy_range_vec v = cr_vec(self->e.src_fd, self->e.dst_fd, 0, segs,
-					 ARRAY_SIZE(segs));
+	struct copy_range_vec v = cr_vec(self->e.src_fd, self->e.dst_fd, 0,
+					 segs, ARRAY_SIZE(segs));
 	struct copy_range_status st;
 	struct snapshot by_copyv;
 	int job;
@@ -650,16 +654,16 @@ TEST_F(vec, require_shares_aligned_segments)
 		struct snapshot before;
 
 		ASSERT_EQ(0, snapshot_take(self->e.dst_fd, &before));
-		v = cr_vec(self->e.src_fd, self->e.dst_fd, COPY_RANGE_SHARE_REQUIRE,
-			   segs, ARRAY_SIZE(segs));
+		v = cr_vec(self->e.src_fd, self->e.dst_fd,
+			   COPY_RANGE_SHARE_REQUIRE, segs, ARRAY_SIZE(segs));
 		expect_vec_error(_metadata, "REQUIRE", &v, EOPNOTSUPP,
 				 self->e.dst_fd, &before);
 		snapshot_free(&before);
 		return;
 	}
 	for (pass = 0; pass < 2; pass++) {
-		int dst = open_new(self->e.src_dir, pass ? "dst_job" : "dst_sync",
-				   O_RDWR);
+		int dst = open_new(self->e.src_dir,
+				   pass ? "dst_job" : "dst_sync", O_RDWR);
 
 		ASSERT_LE(0, dst);
 		v = cr_vec(self->e.src_fd, dst, COPY_RANGE_SHARE_REQUIRE, segs,
