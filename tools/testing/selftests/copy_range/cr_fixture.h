@@ -93,7 +93,8 @@ static inline bool cr_need_fs(struct __test_metadata *_metadata,
 			      const struct cr_fs *fs)
 {
 	if (!fs_mounted(fs->root, fs->magic))
-		CR_SKIP_OR_FAIL(return false, "%s is not mounted", fs->root);
+		CR_SKIP_OR_FAIL(return false, "no %s mounted on %s",
+				fs->name, fs->root);
 	return true;
 }
 
