@@ -42,6 +42,23 @@ static inline int cr_dev(void)
 	return fd;
 }
 
+/* The argument block of COPY and SUBMIT. */
+static inline struct copy_range_args cr_args(int src_fd, uint64_t src_off,
+					     int dst_fd, uint64_t dst_off,
+					     uint64_t len, uint64_t flags)
+{
+	struct copy_range_args args = {
+		.src_fd = src_fd,
+		.dst_fd = dst_fd,
+		.src_off = src_off,
+		.dst_off = dst_off,
+		.len = len,
+		.flags = flags,
+	};
+
+	return args;
+}
+
 /*
  * One COPY_RANGE_IOC_COPY on @dev.  Returns the count or -1 with errno set.
  * The raw syscall keeps the full long return value (glibc's ioctl() returns
@@ -52,18 +69,12 @@ static inline int64_t copy_range_dev(int dev, int src_fd, uint64_t src_off,
 				     int dst_fd, uint64_t dst_off,
 				     uint64_t len, uint64_t flags)
 {
-	struct copy_range_args args = {
-		.src_fd = src_fd,
-		.dst_fd = dst_fd,
-		.src_off = src_off,
-		.dst_off = dst_off,
-		.len = len,
-		.flags = flags,
-		/* Poisoned, so a kernel that never writes it back is caught. */
-		.copied = 0xdeadbeefcafef00dULL,
-	};
+	struct copy_range_args args = cr_args(src_fd, src_off, dst_fd,
+					      dst_off, len, flags);
 	long ret;
 
+	/* Poisoned, so a kernel that never writes it back is caught. */
+	args.copied = 0xdeadbeefcafef00dULL;
 	if (dev < 0)
 		return -1;
 	ret = syscall(SYS_ioctl, dev, COPY_RANGE_IOC_COPY, &args);
@@ -109,14 +120,8 @@ static inline int cr_submit_dev(int dev, int src_fd, uint64_t src_off,
 				int dst_fd, uint64_t dst_off, uint64_t len,
 				uint64_t flags)
 {
-	struct copy_range_args args = {
-		.src_fd = src_fd,
-		.dst_fd = dst_fd,
-		.src_off = src_off,
-		.dst_off = dst_off,
-		.len = len,
-		.flags = flags,
-	};
+	struct copy_range_args args = cr_args(src_fd, src_off, dst_fd,
+					      dst_off, len, flags);
 
 	if (dev < 0)
 		return -1;
