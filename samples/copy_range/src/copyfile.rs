@@ -408,15 +408,18 @@ fn openat(dir: &File, name: &OsStr, flags: i32, mode: u32) -> io::Result<File> {
 
 fn fstatat(dir: &File, name: &OsStr, flags: i32) -> io::Result<libc::stat> {
     let c = path_cstr(name)?;
-    // SAFETY: `st` is a valid `struct stat` to fill in.
+    // SAFETY: An all-zero `struct stat` is a valid value of it.
     let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    // SAFETY: A NUL-terminated name relative to a valid directory descriptor, and a
+    // `struct stat` to fill in.
     fsops::cvt(unsafe { libc::fstatat(dir.as_raw_fd(), c.as_ptr(), &mut st, flags) })?;
     Ok(st)
 }
 
 fn fstat(f: &File) -> io::Result<libc::stat> {
-    // SAFETY: `st` is a valid `struct stat` to fill in.
+    // SAFETY: An all-zero `struct stat` is a valid value of it.
     let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    // SAFETY: A valid descriptor and a `struct stat` to fill in.
     fsops::cvt(unsafe { libc::fstat(f.as_raw_fd(), &mut st) })?;
     Ok(st)
 }

@@ -165,8 +165,9 @@ pub(crate) fn cannot_share(src: &File, dst: &File) -> bool {
     const TMPFS_MAGIC: i64 = 0x0102_1994;
     const RAMFS_MAGIC: i64 = 0x8584_58f6;
     let fs_type = |f: &File| {
+        // SAFETY: An all-zero `struct statfs` is a valid value of it.
         let mut st: libc::statfs = unsafe { std::mem::zeroed() };
-        // SAFETY: `st` is a valid `struct statfs` to fill in.
+        // SAFETY: A valid descriptor and a `struct statfs` to fill in.
         (unsafe { libc::fstatfs(f.as_raw_fd(), &mut st) } == 0).then_some(st.f_type as i64)
     };
     match (fs_type(src), fs_type(dst)) {

@@ -354,10 +354,8 @@ fn set_times(p: &Path, atime: (i64, i64), mtime: (i64, i64)) {
         },
     ];
     // SAFETY: A NUL-terminated path and two timespecs.
-    assert_eq!(
-        unsafe { libc::utimensat(libc::AT_FDCWD, c.as_ptr(), t.as_ptr(), 0) },
-        0
-    );
+    let ret = unsafe { libc::utimensat(libc::AT_FDCWD, c.as_ptr(), t.as_ptr(), 0) };
+    assert_eq!(ret, 0);
 }
 
 fn get_xattr(p: &Path, name: &str) -> Option<Vec<u8>> {

@@ -40,8 +40,9 @@ impl Crcp {
         } else {
             fs::metadata(src).and_then(|_| {
                 let c = cstr(src);
-                // SAFETY: As in `lstat`, following symlinks.
+                // SAFETY: An all-zero `struct stat` is a valid value of it.
                 let mut st: libc::stat = unsafe { std::mem::zeroed() };
+                // SAFETY: As in `lstat`, following symlinks.
                 if unsafe { libc::stat(c.as_ptr(), &mut st) } < 0 {
                     return Err(io::Error::last_os_error());
                 }

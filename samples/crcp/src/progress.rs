@@ -56,8 +56,9 @@ fn clock(d: Duration) -> String {
 }
 
 fn term_width() -> usize {
-    // SAFETY: TIOCGWINSZ fills in a `winsize`.
+    // SAFETY: An all-zero `struct winsize` is a valid value of it.
     let mut ws: libc::winsize = unsafe { std::mem::zeroed() };
+    // SAFETY: TIOCGWINSZ fills in a `winsize`.
     let ok = unsafe { libc::ioctl(2, libc::TIOCGWINSZ, &mut ws) } == 0;
     if ok && ws.ws_col > 20 {
         ws.ws_col as usize

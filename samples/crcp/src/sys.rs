@@ -10,8 +10,9 @@ use std::{ffi::CString, io, os::unix::ffi::OsStrExt, path::Path};
 pub(crate) fn lstat(p: &Path) -> io::Result<libc::stat> {
     let c = CString::new(p.as_os_str().as_bytes())
         .map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))?;
-    // SAFETY: `st` is a valid `struct stat` to fill in.
+    // SAFETY: An all-zero `struct stat` is a valid value of it.
     let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    // SAFETY: A NUL-terminated path and a `struct stat` to fill in.
     if unsafe { libc::lstat(c.as_ptr(), &mut st) } < 0 {
         return Err(io::Error::last_os_error());
     }
