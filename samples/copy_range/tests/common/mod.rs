@@ -4,7 +4,8 @@
 //! system calls they make themselves ([`sys`]). [`device`] is the setup of the tests against
 //! the module.
 //!
-//! Each test binary compiles this module for itself and uses a part of it.
+//! Each test binary compiles this module for itself and uses a part of it; crcp's tests
+//! include it too (by path).
 #![allow(dead_code)]
 
 pub mod device;
@@ -24,6 +25,15 @@ impl TestDir {
     /// A fresh directory for the test `name` under the system's temporary directory.
     pub fn new(name: &str) -> Self {
         Self::under(&std::env::temp_dir(), name)
+    }
+
+    /// A fresh directory for the test `name` under the system's temporary directory, that
+    /// every user can write in: for tests that run a program as another user.
+    pub fn open_to_all(name: &str) -> Self {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = Self::new(name);
+        fs::set_permissions(&dir.0, fs::Permissions::from_mode(0o777)).unwrap();
+        dir
     }
 
     /// A fresh directory for the test `name` in `parent`.

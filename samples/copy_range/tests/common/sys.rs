@@ -113,3 +113,15 @@ pub fn fs_magic(path: &Path) -> Option<i64> {
     // SAFETY: A NUL-terminated path and a valid `struct statfs`.
     (unsafe { libc::statfs(c.as_ptr(), &mut st) } == 0).then_some(st.f_type as i64)
 }
+
+/// Sends `sig` to the process `pid`.
+pub fn kill(pid: u32, sig: libc::c_int) -> io::Result<()> {
+    // SAFETY: A plain system call; it only signals.
+    check(unsafe { libc::kill(pid as libc::pid_t, sig) })
+}
+
+/// Has `f` called when the process exits normally.
+pub fn at_exit(f: extern "C" fn()) {
+    // SAFETY: Registers a plain function, which runs at exit with nothing else to uphold.
+    unsafe { libc::atexit(f) };
+}
