@@ -71,7 +71,7 @@
 /* A private file's model holds this much; writes past it are kept aside. */
 #define MODEL_CAP	(8 * MIB)
 /* Private files are trimmed back below this after a call. */
-#define MODEL_TRIM	(5 * MIB)
+#define MODEL_TRIM	(3 * MIB)
 /* Past this destination offset a filesystem's size limit (EFBIG) may apply. */
 #define FAR_OFF		(1ULL << 40)
 /* MAX_RW_COUNT with 4 KiB pages: the most one call copies. */
@@ -84,13 +84,13 @@
 #define NR_CLOSED	4
 #define CLOSED_BASE	1000
 /* Long copies to kill children in: a sparse source into a sparse destination. */
-#define LONG_SIZE	(64 * MIB)
+#define LONG_SIZE	(16 * MIB)
 #define LONG_HEAD	(256 * KIB)
 #define MAX_HELD_JOBS	80
 #define WAIT_LIMIT	60
 #define HANG_LIMIT	120
 #define NOBODY		65534
-#define MAX_FAR		16
+#define MAX_FAR		(COPY_RANGE_VEC_MAX_SEGS + 16)
 #define RACY_MAX	(2 * MIB)
 
 /* Options. */
@@ -528,6 +528,42 @@ static void model_truncate(struct pfile *p, uint64_t size)
 
 static unsigned char *scratch_a, *scratch_b;
 
+/*
+ * Random bytes, none of them zero, made once: data for private files comes
+ * from here, at a random offset, because computing it byte by byte costs
+ * too much under emulation.
+ */
+#define POOL_SIZE	(4 * MIB)
+static unsigned char *pool;
+
+static void pool_setup(void)
+{
+	struct rng r = rng_for(5, 0);
+	uint64_t w;
+	size_t i;
+
+	pool = malloc(POOL_SIZE);
+	if (!pool)
+		return;
+	for (i = 0; i < POOL_SIZE; i += 8) {
+		w = rnd(&r) | 0x0101010101010101ULL;
+		memcpy(pool + i, &w, 8);
+	}
+}
+
+static void fill_random(struct rng *r, unsigned char *buf, uint64_t len)
+{
+	uint64_t at = below(r, POOL_SIZE), n;
+
+	while (len) {
+		n = min_u64(len, POOL_SIZE - at);
+		memcpy(buf, pool + at, n);
+		buf += n;
+		len -= n;
+		at = 0;
+	}
+}
+
 /* The file's bytes [off, off + len) against the model's; true if equal. */
 static bool range_matches(struct pfile *p, uint64_t off, uint64_t len,
 			  const char *what)
@@ -605,7 +641,7 @@ static void model_settle(struct pfile *p, struct rng *r)
 
 	if (p->size <= MODEL_TRIM && !p->nr_far)
 		return;
-	size = below(r, 2 * MIB);
+	size = below(r, 512 * KIB);
 	if (ftruncate(p->fd, size)) {
 		fail("trim %s to %" PRIu64 ": %s", p->name, size, strerror(errno));
 		return;
@@ -622,7 +658,7 @@ static void model_settle(struct pfile *p, struct rng *r)
 static void pfile_reshape(struct pfile *p, struct rng *r)
 {
 	static const uint64_t sizes[] = {
-		0, 1, 100, 4095, 4096, 4097, 65536, 1 * MIB, CR_CHUNK + 4097,
+		0, 1, 100, 4095, 4096, 4097, 65536, 300 * KIB, 1 * MIB, CR_CHUNK + 4097,
 	};
 	unsigned char *buf = scratch_a;
 	uint64_t size, off, len;
@@ -630,8 +666,8 @@ static void pfile_reshape(struct pfile *p, struct rng *r)
 
 	if (p->immutable)
 		return;
-	size = chance(r, 40) ? sizes[below(r, ARRAY_SIZE(sizes))] :
-			       below(r, 1 * MIB + 1);
+	size = chance(r, 30) ? sizes[below(r, ARRAY_SIZE(sizes))] :
+			       below(r, 256 * KIB + 1);
 	if (ftruncate(p->fd, 0) || ftruncate(p->fd, size)) {
 		fail("reshape %s: ftruncate %" PRIu64 ": %s", p->name, size,
 		     strerror(errno));
@@ -644,7 +680,7 @@ static void pfile_reshape(struct pfile *p, struct rng *r)
 		off = below(r, size);
 		len = min_u64(1 + below(r, size), size - off);
 		if (chance(r, 70)) {
-			pattern_fill(buf, len, rnd(r) | 1, off);
+			fill_random(r, buf, len);
 			if (pwrite(p->fd, buf, len, off) != (ssize_t)len) {
 				fail("reshape %s: pwrite: %s", p->name, strerror(errno));
 				return;
@@ -794,6 +830,20 @@ static struct {
 	unsigned long calls, ok;
 	unsigned long err[192];
 } opstats[NR_OPS];
+
+/* Where the time goes, by what the main loop does. */
+enum activity {
+	A_COPY, A_SUBMIT, A_COPYV, A_SUBMITV, A_JOB, A_UNKNOWN, A_RESHAPE,
+	A_KILL, A_RMMOD, A_FLOOD, A_AUDIT, A_REAP, NR_ACTIVITIES
+};
+
+static const char *const activity_names[NR_ACTIVITIES] = {
+	"COPY", "SUBMIT", "COPYV", "SUBMITV", "job calls", "unknown ioctls",
+	"reshapes", "kill tests", "rmmod tests", "floods", "audits", "reaping",
+};
+
+static double activity_time[NR_ACTIVITIES];
+static unsigned long activity_count[NR_ACTIVITIES];
 
 static void count_call(enum op op, long ret, int err)
 {
@@ -1548,7 +1598,9 @@ static void job_close(struct job *j)
 	long ret;
 
 	describe_more(" [close job %s]", j->desc);
+	call_started = now();
 	ret = close(j->fd);
+	call_started = 0;
 	count_call(OP_CLOSE, ret, errno);
 	if (ret)
 		fail("close(job %d): %s", j->fd, strerror(errno));
@@ -1609,8 +1661,9 @@ static void job_reap(struct job *j)
 	ret = wait_bounded(j->fd, (uintptr_t)&st, &err, &timed_out);
 	count_call(OP_WAIT, ret, err);
 	if (ret) {
-		if (timed_out)
-			fail("WAIT on job %s: not ended after %d s", j->desc, WAIT_LIMIT);
+		if (timed_out && !syscall(SYS_ioctl, j->fd, COPY_RANGE_JOB_IOC_STATUS, &st))
+			fail("WAIT on job %s: not ended after %d s; STATUS says %s (it had %" PRIu64 ")",
+			     j->desc, WAIT_LIMIT, cr_status_str(&st), j->copied_seen);
 		else
 			fail("WAIT on job %s: %s", j->desc, errname(err));
 	} else {
@@ -1844,7 +1897,7 @@ static void op_vec(struct rng *r, bool submit)
 	struct zfd t, s, d;
 	int alarms0;
 	unsigned char *at;
-	uint32_t nr, done;
+	uint32_t nr, done, back_done = 0;
 	size_t n, readable, i, k;
 	int err, f;
 	long ret;
@@ -2055,12 +2108,13 @@ static void op_vec(struct rng *r, bool submit)
 				     (unsigned long long)back.copied);
 			if (back.done_segs > nr)
 				fail("done_segs %u of %u segments", back.done_segs, nr);
+			back_done = back.done_segs;
 			back.copied = v.copied;
 			back.done_segs = v.done_segs;
 			if (memcmp(&back, &v, sizeof(v)))
 				fail("a field other than done_segs and copied changed");
 		}
-		if (s.pf >= 0 && !ret && nr) {
+		if (s.pf >= 0 && d.pf >= 0 && !ret && nr) {
 			/* 0 only if the first segment with bytes to copy has none. */
 			for (i = 0; i < n && !segs[i].len; i++)
 				;
@@ -2079,10 +2133,10 @@ data:
 		if (applied != (uint64_t)ret)
 			fail("returned %ld, more than the segments could copy (%" PRIu64 ")",
 			     ret, applied);
-		else if (mk == M_OK && !signalled && back.done_segs != done)
-			fail("done_segs %u, want %u", back.done_segs, done);
-		else if (mk == M_OK && back.done_segs > done)
-			fail("done_segs %u, at most %u", back.done_segs, done);
+		else if (mk == M_OK && !signalled && back_done != done)
+			fail("done_segs %u, want %u", back_done, done);
+		else if (mk == M_OK && back_done > done)
+			fail("done_segs %u, at most %u", back_done, done);
 		check_dst(&pfiles[d.pf], "after the vector copy");
 	} else if (ret >= 0) {
 		weak_check(&pfiles[d.pf], segs, n, old_dsize);
@@ -2434,7 +2488,7 @@ static void child_call(int scenario, int dev, int loc, int job, int ready)
 	if (scenario == 1) {
 		job = syscall(SYS_ioctl, dev, COPY_RANGE_IOC_SUBMIT, &a);
 		if (job < 0)
-			_exit(10);
+			_exit(errno == EAGAIN ? 12 : 10);
 	}
 	if (write(ready, "x", 1) != 1)
 		_exit(11);
@@ -2548,27 +2602,38 @@ static void kill_test(struct rng *r)
 		fail("a child killed in a long call has not died after %d s", WAIT_LIMIT);
 		return;
 	}
-	if (WIFEXITED(status) && WEXITSTATUS(status))
+	if (WIFEXITED(status) && WEXITSTATUS(status) == 12)
+		check_eagain();
+	else if (WIFEXITED(status) && WEXITSTATUS(status))
 		fail("the child failed before its call (exit %d)", WEXITSTATUS(status));
 	if (j) {
-		/* The child's death must not have touched the parent's job. */
-		if (chance(r, 50)) {
-			syscall(SYS_ioctl, j->fd, COPY_RANGE_JOB_IOC_CANCEL, 0L);
-			j->cancelled = true;
-		}
+		/*
+		 * The child's death must not have touched the parent's job: it
+		 * runs on, or has copied everything.  Then it is cancelled.
+		 */
+		memset(&st, 0xa5, sizeof(st));
+		ret = syscall(SYS_ioctl, j->fd, COPY_RANGE_JOB_IOC_STATUS, &st);
+		count_call(OP_STATUS, ret, errno);
+		if (ret)
+			fail("STATUS of the long job after its waiter was killed: %s",
+			     errname(errno));
+		else if (st.state != COPY_RANGE_JOB_RUNNING &&
+			 (st.state != COPY_RANGE_JOB_DONE || st.copied != LONG_SIZE))
+			fail("the long job ended as %s when its waiter was killed",
+			     cr_status_str(&st));
+		else
+			job_seen(j, &st, "STATUS after the waiter was killed");
+		ret = syscall(SYS_ioctl, j->fd, COPY_RANGE_JOB_IOC_CANCEL, 0L);
+		count_call(OP_CANCEL, ret, errno);
+		j->cancelled = true;
 		memset(&st, 0xa5, sizeof(st));
 		ret = wait_bounded(j->fd, (uintptr_t)&st, &err, &timed_out);
 		count_call(OP_WAIT, ret, err);
-		if (ret) {
-			fail("WAIT on the long job after its waiter was killed: %s%s",
-			     errname(err), timed_out ? " (timed out)" : "");
-		} else {
-			job_seen(j, &st, "WAIT after the waiter was killed");
-			if (!j->cancelled && (st.state != COPY_RANGE_JOB_DONE ||
-					      st.copied != LONG_SIZE))
-				fail("the long job ended as %s, want DONE with every byte",
-				     cr_status_str(&st));
-		}
+		if (ret)
+			fail("WAIT on the cancelled long job: %s%s", errname(err),
+			     timed_out ? " (timed out)" : "");
+		else
+			job_seen(j, &st, "WAIT after the cancel");
 		job_close(j);
 		return;
 	}
@@ -2920,7 +2985,7 @@ static void racy_setup(int loc)
 		z_other[nr_z_other++] = zi;
 		zoo[zi].racer_ok = true;
 	}
-	if (pattern_write(l->racy[0], 0, RACY_MAX / 2, 77, 0))
+	if (pwrite(l->racy[0], pool, RACY_MAX / 2, 0) != RACY_MAX / 2)
 		fail("setup: write %s: %s", path, strerror(errno));
 	racy_fds[nr_racy++] = l->racy[0];
 }
@@ -3160,7 +3225,7 @@ static void setup_memory(void)
 	seg_arena = mmap(NULL, n, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	seg_ro = mmap(NULL, seg_pages * page_size, PROT_READ,
 		      MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	if (!scratch_a || !scratch_b || !scratch_c || arena == MAP_FAILED ||
+	if (!scratch_a || !scratch_b || !scratch_c || !pool || arena == MAP_FAILED ||
 	    seg_arena == MAP_FAILED || seg_ro == MAP_FAILED ||
 	    mprotect(arena + page_size, page_size, PROT_NONE) ||
 	    mprotect(arena + 2 * page_size, page_size, PROT_READ) ||
@@ -3213,6 +3278,7 @@ int main(int argc, char **argv)
 {
 	double start, t, next_progress, next_kill, next_rmmod, next_flood;
 	pthread_t racer, watchdog;
+	enum activity act;
 	struct rng r;
 	int loc, i, busy;
 	unsigned int w;
@@ -3229,6 +3295,7 @@ int main(int argc, char **argv)
 	     " iterations, uid %d, %s, racer %s", opt_seed, opt_seconds, opt_iterations,
 	     geteuid(), in_vm ? "in the VM" : "not in the VM", opt_no_racer ? "off" : "on");
 	setup_process();
+	pool_setup();
 	setup_memory();
 	if (access(CR_DEVICE_PATH, F_OK)) {
 		if (in_vm) {
@@ -3242,6 +3309,7 @@ int main(int argc, char **argv)
 	}
 
 	describe("set-up");
+	t = now();
 	r = rng_for(1, 0);
 	for (loc = 0; loc < NR_LOCS; loc++) {
 		locs[loc].long_dst = -1;
@@ -3259,8 +3327,8 @@ int main(int argc, char **argv)
 	}
 	zoo_setup();
 	read_max_jobs();
-	diag("set-up: %d private files, %d descriptors, max_jobs_per_user %d, %lu skipped",
-	     nr_pfiles, nr_zoo, max_jobs, n_skips);
+	diag("set-up: %d private files, %d descriptors, max_jobs_per_user %d, %lu skipped, %.1f s",
+	     nr_pfiles, nr_zoo, max_jobs, n_skips, now() - t);
 	if (n_failures || !nr_pfiles || !nr_z_dev || !nr_racy) {
 		printf("not ok 1 - fuzz seed %" PRIu64 " as %s # set-up failed\n", opt_seed,
 		       as_root ? "root" : "nobody");
@@ -3275,7 +3343,7 @@ int main(int argc, char **argv)
 	next_progress = start + 10;
 	next_kill = start + 2;
 	next_rmmod = start + 5;
-	next_flood = start + 8;
+	next_flood = start + opt_seconds / 3;
 	for (iteration = 0; iteration < opt_iterations && n_failures < 200 && !module_gone;
 	     iteration++) {
 		t = now();
@@ -3293,58 +3361,75 @@ int main(int argc, char **argv)
 			busy += pfiles[i].busy;
 		if (nr_jobs >= MAX_HELD_JOBS - 4 || (busy > nr_pfiles / 2 && nr_jobs)) {
 			describe("reaping a job to make room");
+			act = A_REAP;
 			job_reap(&jobs[below(&r, nr_jobs)]);
-		}
-		if (t >= next_kill) {
+		} else if (t >= next_kill) {
 			struct rng k = rng_for(3, iteration);
 
+			act = A_KILL;
 			kill_test(&k);
-			next_kill = now() + 2 + below(&r, 3);
-			continue;
-		}
-		if (t >= next_rmmod) {
+			next_kill = now() + max_u64(2, 4 * (now() - t)) + below(&r, 2);
+		} else if (t >= next_rmmod) {
+			act = A_RMMOD;
 			rmmod_test();
-			next_rmmod = now() + 15;
-			continue;
-		}
-		if (t >= next_flood) {
+			next_rmmod = now() + max_u64(20, 8 * (now() - t));
+		} else if (t >= next_flood) {
 			struct rng k = rng_for(4, iteration);
 
+			act = A_FLOOD;
 			describe("reaping jobs before a flood");
 			while (nr_jobs)
 				job_reap(&jobs[nr_jobs - 1]);
 			flood(&k);
-			next_flood = now() + 25;
-			continue;
-		}
-		if (iteration % 250 == 249) {
+			next_flood = now() + max_u64(40, 8 * (now() - t));
+		} else if (iteration % 250 == 249) {
+			act = A_AUDIT;
 			describe("audit at iteration %" PRIu64, iteration);
 			audit("audit");
+		} else {
+			w = below(&r, 100);
+			if (w < 30) {
+				act = A_COPY;
+				op_copy(&r, false);
+			} else if (w < 40) {
+				act = A_SUBMIT;
+				op_copy(&r, true);
+			} else if (w < 54) {
+				act = A_COPYV;
+				op_vec(&r, false);
+			} else if (w < 61) {
+				act = A_SUBMITV;
+				op_vec(&r, true);
+			} else if (w < 85) {
+				act = A_JOB;
+				op_job(&r);
+			} else if (w < 91) {
+				act = A_UNKNOWN;
+				op_unknown(&r);
+			} else if (w < 93) {
+				act = A_RESHAPE;
+				pfile_reshape(&pfiles[below(&r, nr_pfiles)], &r);
+			} else {
+				act = A_COPY;
+				op_copy(&r, false);
+			}
 		}
-		w = below(&r, 100);
-		if (w < 30)
-			op_copy(&r, false);
-		else if (w < 40)
-			op_copy(&r, true);
-		else if (w < 54)
-			op_vec(&r, false);
-		else if (w < 61)
-			op_vec(&r, true);
-		else if (w < 85)
-			op_job(&r);
-		else if (w < 91)
-			op_unknown(&r);
-		else if (w < 93)
-			pfile_reshape(&pfiles[below(&r, nr_pfiles)], &r);
-		else
-			op_copy(&r, false);
+		activity_time[act] += now() - t;
+		activity_count[act]++;
 	}
 	t = now() - start;
 	racer_stop = true;
 	if (!opt_no_racer)
 		pthread_join(racer, NULL);
+	start = now();
 	cleanup();
+	diag("clean-up: %.1f s", now() - start);
 	summary_table();
+	for (i = 0; i < NR_ACTIVITIES; i++)
+		if (activity_count[i])
+			diag("time: %s: %lu, %.2f s, %.1f ms each", activity_names[i],
+			     activity_count[i], activity_time[i],
+			     1000 * activity_time[i] / activity_count[i]);
 	diag("%" PRIu64 " iterations in %.1f s; %lu calls with a timer signal (%lu EINTR), %lu short counts",
 	     iteration, t, n_sig_timers, n_eintr, n_short);
 	diag("%lu children killed, %lu rmmod attempts, %lu floods to the job limit (%lu EAGAIN)",
