@@ -106,7 +106,7 @@ static long page_size;
 static uint64_t iteration;
 static unsigned long n_calls, n_verified, n_jobs, n_jobs_verified, n_short;
 static unsigned long n_failures, n_skips, n_kills, n_rmmod, n_eagain, n_floods;
-static unsigned long n_sig_timers, n_eintr;
+static unsigned long n_sig_timers, n_eintr, n_slow;
 static volatile unsigned long n_racer_ops;
 
 /* The call in progress, for failure reports and the watchdog. */
@@ -649,6 +649,14 @@ static void model_settle(struct pfile *p, struct rng *r)
 	model_truncate(p, min_u64(size, p->size));
 	if (p->size < size)
 		p->size = size;
+}
+
+/* model_settle() outside a fuzzed call, with a generator of its own. */
+static void settle_now(struct pfile *p)
+{
+	struct rng r = rng_for(6, iteration);
+
+	model_settle(p, &r);
 }
 
 /*
@@ -1228,6 +1236,30 @@ static void check_dst(struct pfile *d, const char *what)
 }
 
 /*
+ * After a call that failed a check made before any data moves: the size,
+ * and the bytes around where it would have written.  The whole file is
+ * compared by the next audit.
+ */
+static void check_dst_near(struct pfile *d, uint64_t off, const char *what)
+{
+	struct stat st;
+	uint64_t lo, hi;
+
+	if (fstat(d->fd, &st) || (uint64_t)st.st_size != d->size) {
+		fail("%s: %s is %lld bytes, want %" PRIu64, what, d->name,
+		     (long long)st.st_size, d->size);
+		pfile_resync(d);
+		return;
+	}
+	lo = min_u64(off, min_u64(d->size, MODEL_CAP)) & ~4095ULL;
+	hi = min_u64(min_u64(d->size, MODEL_CAP), lo + 64 * KIB);
+	if (lo < hi && !range_matches(d, lo, hi - lo, what))
+		pfile_resync(d);
+	else
+		n_verified++;
+}
+
+/*
  * Picking descriptors.  Private files in a running job's way are left
  * alone until the job is checked.
  */
@@ -1460,6 +1492,7 @@ static void job_check(struct job *j)
 			fail("job %s: copied %llu bytes, but only %" PRIu64 " could be",
 			     j->desc, (unsigned long long)st->copied, applied);
 		check_dst(&pfiles[j->dst_pf], "after the job");
+		settle_now(&pfiles[j->dst_pf]);
 		n_jobs_verified++;
 	} else if (j->dst_pf >= 0) {
 		weak_check(&pfiles[j->dst_pf], j->segs, j->nr, j->dst_old_size);
@@ -1574,6 +1607,8 @@ static void job_add(int fd, enum op how, const struct zfd *s, const struct zfd *
 		if (j->segs[i].amount < j->segs[i].len)
 			break;
 	}
+	if (j->natural > MODEL_CAP)
+		j->exact = false;
 	if (j->exact)
 		lock_pfile(s->pf, true);
 	lock_pfile(d->pf, true);
@@ -1613,6 +1648,7 @@ static void job_close(struct job *j)
 				     " bytes copied, at most %" PRIu64 " could be",
 				     j->desc, applied, j->natural);
 			check_dst(&pfiles[j->dst_pf], "after closing the job");
+			settle_now(&pfiles[j->dst_pf]);
 		} else if (j->dst_pf >= 0) {
 			weak_check(&pfiles[j->dst_pf], j->segs, j->nr, j->dst_old_size);
 		}
@@ -1786,6 +1822,7 @@ static void op_copy(struct rng *r, bool submit)
 			close(ret);
 		ret = -1;
 		err = ENOTTY;
+		want = -ENOTTY;
 	} else if (mk >= M_NULL) {
 		if (ret >= 0 || err != EFAULT)
 			fail("%s, want EFAULT", ret >= 0 ? "success" : errname(err));
@@ -1793,6 +1830,7 @@ static void op_copy(struct rng *r, bool submit)
 			close(ret);
 		ret = -1;
 		err = 0;
+		want = -EFAULT;
 	} else {
 		want = oracle_files(&s, &d, a.flags);
 		if (want == OR_PASS)
@@ -1848,6 +1886,8 @@ static void op_copy(struct rng *r, bool submit)
 		check_dst(&pfiles[d.pf], "after a copy that could not write copied back");
 	} else if (err == EFAULT && mk == M_RO) {
 		weak_check(&pfiles[d.pf], &g, 1, old_dsize);
+	} else if (want < 0 && ret < 0) {
+		check_dst_near(&pfiles[d.pf], a.dst_off, "after a failed call");
 	} else {
 		check_dst(&pfiles[d.pf], "after a failed call");
 	}
@@ -2006,6 +2046,7 @@ static void op_vec(struct rng *r, bool submit)
 			close(ret);
 		ret = -1;
 		err = ENOTTY;
+		any_must = true;
 		goto data;
 	}
 	if (mk >= M_NULL) {
@@ -2015,6 +2056,7 @@ static void op_vec(struct rng *r, bool submit)
 			close(ret);
 		ret = -1;
 		err = 0;
+		any_must = true;
 		goto data;
 	}
 
@@ -2145,6 +2187,8 @@ data:
 		check_dst(&pfiles[d.pf], "after a vector copy that could not write back");
 	} else if (err == EFAULT && mk == M_RO) {
 		weak_check(&pfiles[d.pf], segs, n, old_dsize);
+	} else if (any_must && ret < 0) {
+		check_dst_near(&pfiles[d.pf], n ? segs[0].dst_off : 0, "after a failed vector call");
 	} else {
 		check_dst(&pfiles[d.pf], "after a failed vector call");
 	}
@@ -2541,6 +2585,7 @@ static void kill_test(struct rng *r)
 	struct seg g = { 0, 0, LONG_SIZE, UINT64_MAX };
 	struct pollfd p;
 	bool timed_out;
+	double t;
 	char c;
 	pid_t pid;
 	long ret;
@@ -2596,8 +2641,10 @@ static void kill_test(struct rng *r)
 	close(ready[0]);
 	usleep(below(r, 40000));
 	kill(pid, SIGKILL);
+	t = now();
 	status = reap_child(pid);
 	n_kills++;
+	describe_more(", the child took %.2f s to die", now() - t);
 	if (status == -1) {
 		fail("a child killed in a long call has not died after %d s", WAIT_LIMIT);
 		return;
@@ -3324,6 +3371,8 @@ int main(int argc, char **argv)
 			racy_setup(loc);
 			long_setup(loc);
 		}
+		if (opt_verbose)
+			diag("set-up of %s: %.1f s so far", locs[loc].name, now() - t);
 	}
 	zoo_setup();
 	read_max_jobs();
@@ -3382,7 +3431,7 @@ int main(int argc, char **argv)
 				job_reap(&jobs[nr_jobs - 1]);
 			flood(&k);
 			next_flood = now() + max_u64(40, 8 * (now() - t));
-		} else if (iteration % 250 == 249) {
+		} else if (iteration % 100 == 99) {
 			act = A_AUDIT;
 			describe("audit at iteration %" PRIu64, iteration);
 			audit("audit");
@@ -3416,6 +3465,9 @@ int main(int argc, char **argv)
 		}
 		activity_time[act] += now() - t;
 		activity_count[act]++;
+		if (now() - t > 1 && n_slow++ < 30)
+			diag("slow: %.1f s at iteration %" PRIu64 ": %s", now() - t, iteration,
+			     call_desc);
 	}
 	t = now() - start;
 	racer_stop = true;
