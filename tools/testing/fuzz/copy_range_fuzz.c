@@ -87,6 +87,11 @@
 /* Long copies to kill children in: a sparse source into a sparse destination. */
 #define LONG_SIZE	(16 * MIB)
 #define LONG_HEAD	(256 * KIB)
+/*
+ * A job that shares a hole this big runs for long (a clone of 64 MiB at a
+ * time), writes nothing, and stops at once when cancelled.
+ */
+#define CLONE_SIZE	(1ULL << 40)
 #define MAX_HELD_JOBS	80
 #define WAIT_LIMIT	60
 #define HANG_LIMIT	120
@@ -407,6 +412,8 @@ struct location {
 	int racy[4];
 	/* A sparse source with a pattern at its head, and a sparse destination. */
 	int long_src, long_dst;
+	/* Where extents can be shared: a sparse source of CLONE_SIZE, a destination. */
+	int clone_src, clone_dst;
 };
 
 static struct location locs[NR_LOCS] = {
@@ -2700,27 +2707,47 @@ static void kill_test(struct rng *r)
  */
 static void flood(struct rng *r)
 {
-	int loc = pick_long_loc(r), first = nr_jobs, i, live;
+	int loc = pick_long_loc(r), first = nr_jobs, i, live, long_loc = -1;
 	struct copy_range_args a = {};
 	struct copy_range_status st;
 	struct seg g = { 0, 0, LONG_SIZE, UINT64_MAX };
+	bool hit = false, timed_out;
 	struct zfd s, d;
-	bool hit = false;
+	int err, k, start = below(r, NR_LOCS);
 	long ret;
-	int err;
 
+	/* Sharing jobs where a filesystem can share, else long copies. */
+	for (k = 0, i = NR_LOCS; k < NR_LOCS; k++) {
+		if (locs[(start + k) % NR_LOCS].present &&
+		    locs[(start + k) % NR_LOCS].clone_dst >= 0) {
+			i = loc = (start + k) % NR_LOCS;
+			break;
+		}
+	}
 	if (loc < 0)
 		return;
 	n_floods++;
-	describe("long jobs up to the limit on %s", locs[loc].name);
-	reset_long(loc);
 	s = (struct zfd){ .fd = locs[loc].long_src, .pf = -1 };
 	d = (struct zfd){ .fd = locs[loc].long_dst, .pf = -1 };
-	snprintf(s.name, sizeof(s.name), "long src");
-	snprintf(d.name, sizeof(d.name), "long dst");
+	a = (struct copy_range_args){ .len = LONG_SIZE };
+	if (i < NR_LOCS) {
+		s.fd = locs[loc].clone_src;
+		d.fd = locs[loc].clone_dst;
+		a.len = CLONE_SIZE;
+		a.flags = COPY_RANGE_SHARE_REQUIRE;
+		g.len = CLONE_SIZE;
+		if (ftruncate(d.fd, 0))
+			fail("truncate the clone destination: %s", strerror(errno));
+	} else {
+		long_loc = loc;
+		reset_long(loc);
+	}
+	describe("jobs up to the limit on %s, %s", locs[loc].name, flags_str(a.flags));
+	snprintf(s.name, sizeof(s.name), "limit test src");
+	snprintf(d.name, sizeof(d.name), "limit test dst");
+	a.src_fd = s.fd;
+	a.dst_fd = d.fd;
 	while (nr_jobs < (int)ARRAY_SIZE(jobs)) {
-		a = (struct copy_range_args){ .src_fd = s.fd, .dst_fd = d.fd,
-					      .len = LONG_SIZE };
 		ret = syscall(SYS_ioctl, zoo[z_dev[0]].fd, COPY_RANGE_IOC_SUBMIT, &a);
 		err = errno;
 		count_call(OP_SUBMIT, ret, err);
@@ -2732,9 +2759,9 @@ static void flood(struct rng *r)
 			hit = err == EAGAIN;
 			break;
 		}
-		job_add(ret, OP_SUBMIT, &s, &d, &g, 1, RLIM_INFINITY, loc);
+		job_add(ret, OP_SUBMIT, &s, &d, &g, 1, RLIM_INFINITY, long_loc);
 		jobs[nr_jobs - 1].total_known = true;
-		jobs[nr_jobs - 1].total = LONG_SIZE;
+		jobs[nr_jobs - 1].total = a.len;
 		if (nr_jobs - first > max_jobs)
 			break;
 	}
@@ -2748,10 +2775,28 @@ static void flood(struct rng *r)
 		if (live > max_jobs)
 			fail("%d long jobs running at once, past max_jobs_per_user %d",
 			     live, max_jobs);
+		else
+			diag("no EAGAIN after %d long jobs: %d of them still running",
+			     nr_jobs - first, live);
 	}
 	for (i = first; i < nr_jobs; i++) {
 		syscall(SYS_ioctl, jobs[i].fd, COPY_RANGE_JOB_IOC_CANCEL, 0L);
 		jobs[i].cancelled = true;
+	}
+	/* Cancelled jobs end soon, closed ones at once: some of each. */
+	for (i = first; i < nr_jobs; i++) {
+		if (!chance(r, 50))
+			continue;
+		memset(&st, 0xa5, sizeof(st));
+		ret = wait_bounded(jobs[i].fd, (uintptr_t)&st, &err, &timed_out);
+		count_call(OP_WAIT, ret, err);
+		if (ret)
+			fail("WAIT on a cancelled long job: %s%s", errname(err),
+			     timed_out ? " (timed out)" : "");
+		else if (st.state != COPY_RANGE_JOB_CANCELLED && st.state != COPY_RANGE_JOB_DONE)
+			fail("a cancelled long job ended as %s", cr_status_str(&st));
+		else
+			job_seen(&jobs[i], &st, "WAIT after a cancel");
 	}
 	while (nr_jobs > first)
 		job_close(&jobs[nr_jobs - 1]);
@@ -3049,6 +3094,17 @@ static void long_setup(int loc)
 	char path[PATH_MAX];
 
 	l->long_src = l->long_dst = -1;
+	l->clone_src = l->clone_dst = -1;
+	if (l->shares == 1) {
+		snprintf(path, sizeof(path), "%s/clone_src", l->dir);
+		l->clone_src = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+		snprintf(path, sizeof(path), "%s/clone_dst", l->dir);
+		l->clone_dst = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+		if (l->clone_src < 0 || l->clone_dst < 0 || ftruncate(l->clone_src, CLONE_SIZE)) {
+			fail("setup: the clone files on %s: %s", l->name, strerror(errno));
+			l->clone_dst = -1;
+		}
+	}
 	if (loc == L_TMP && !in_vm)
 		return;
 	snprintf(path, sizeof(path), "%s/long_src", l->dir);
@@ -3368,6 +3424,7 @@ int main(int argc, char **argv)
 	r = rng_for(1, 0);
 	for (loc = 0; loc < NR_LOCS; loc++) {
 		locs[loc].long_dst = -1;
+		locs[loc].clone_dst = -1;
 		locs[loc].present = location_setup(&locs[loc]);
 		if (!locs[loc].present)
 			continue;
