@@ -1840,6 +1840,7 @@ static void op_copy(struct rng *r, bool submit)
 	if (limit != RLIM_INFINITY)
 		set_fsize(RLIM_INFINITY);
 	count_call(op, ret, err);
+	describe_more(" -> %ld%s%s", ret, ret < 0 ? " " : "", ret < 0 ? errname(err) : "");
 
 	if (t.kind != Z_DEV) {
 		check_not_device(&t, ret, err, false);
@@ -2066,6 +2067,7 @@ static void op_vec(struct rng *r, bool submit)
 	if (limit != RLIM_INFINITY)
 		set_fsize(RLIM_INFINITY);
 	count_call(op, ret, err);
+	describe_more(" -> %ld%s%s", ret, ret < 0 ? " " : "", ret < 0 ? errname(err) : "");
 
 	if (t.kind != Z_DEV) {
 		check_not_device(&t, ret, err, false);
