@@ -5,8 +5,9 @@
 Reads a run directory written by tools/vm/run-vm (--keep): the kernel's
 console log (KUnit's KTAP, and any oops/WARN/BUG/KASAN/lockdep report), the
 command's output (the selftests' TAP, framed by run-selftests.sh) and the
-status files of guest-init.  Host-side results (already counted) can be
-added with --host-passed/--host-failed.  Exits 1 if anything failed.
+status files of guest-init; and the result lines of the host-side parts
+(--results).  Prints one line per VM test and the tally of everything.
+Exits 1 if anything failed.
 """
 
 import argparse
@@ -115,6 +116,10 @@ def parse_selftests(output, tally):
             continue
         if prog is None:
             continue
+        m = re.match(r"^# selftest-time: (\S+) (\d+)$", line)
+        if m:
+            print(f"# time: selftest {m.group(1)}: {m.group(2)} s")
+            continue
         m = re.match(r"^# selftest-exit: (\S+) (\d+)$", line)
         if m:
             rc = int(m.group(2))
@@ -143,6 +148,18 @@ def parse_selftests(output, tally):
     if prog is not None:
         tally.add(False, f"selftest: {prog}", "did not finish")
     return programs
+
+
+def parse_results(text, tally, path):
+    """Lines 'ok - NAME' and 'FAIL - NAME' of a host-side part. A missing file is a failure: the
+    part did not run."""
+    if text is None:
+        tally.add(False, f"check: results of {os.path.basename(path)}", "missing")
+        return
+    for line in text.splitlines():
+        m = re.match(r"^(ok|FAIL) - (.*)$", line)
+        if m:
+            tally.add(m.group(1) == "ok", m.group(2))
 
 
 def kmemleak_leaks(loaded, unloaded):
@@ -216,8 +233,9 @@ def main(argv=None):
                     help="the run scanned for leaks (kmemleak-*.txt): any of the module's fails")
     ap.add_argument("--umount", action="store_true",
                     help="the run unmounted its test filesystems at the end (umount.status)")
-    ap.add_argument("--host-passed", type=int, default=0)
-    ap.add_argument("--host-failed", type=int, default=0)
+    ap.add_argument("--results", action="append", default=[],
+                    help="a file of lines 'ok - NAME' / 'FAIL - NAME' from the host-side parts "
+                         "(already printed as they ran): counted, and their failures listed again")
     args = ap.parse_args(argv)
 
     tally = Tally()
@@ -228,8 +246,14 @@ def main(argv=None):
         if detail and not passed:
             line += f" ({detail})"
         print(line)
-    passed = tally.passed + args.host_passed
-    failed = tally.failed + args.host_failed
+    host = Tally()
+    for path in args.results:
+        parse_results(read(path), host, path)
+    for passed, name, _ in host.results:
+        if not passed:
+            print(f"FAIL - {name} (reported above)")
+    passed = tally.passed + host.passed
+    failed = tally.failed + host.failed
     if tally.failed:
         print(f"check: kernel log and outputs kept in {args.rundir}", file=sys.stderr)
     print(f"{passed} passed, {failed} failed")

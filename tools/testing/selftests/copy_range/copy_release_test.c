@@ -261,10 +261,12 @@ static void poke_unix_gc(void)
 
 /*
  * Sends @fd over one end of a new socket pair together with the other end,
- * into that end's own queue, and closes both: a cycle only the garbage
- * collector frees, which it does in a kernel thread, dropping the last
- * references to everything in flight there.  Returns once the collector
- * has freed the cycle (the socket is gone from /proc/net/unix): 0, or -1.
+ * into that end's own queue, and closes both and @fd: a cycle only the
+ * garbage collector frees, which it does in a kernel thread, dropping the
+ * last references to everything in flight there (the caller's descriptor is
+ * closed first, so that the collector's is the last).  Returns once the
+ * collector has freed the cycle (the socket is gone from /proc/net/unix): 0,
+ * or -1.
  */
 static int drop_in_gc_cycle(int fd)
 {
@@ -289,6 +291,7 @@ static int drop_in_gc_cycle(int fd)
 	/* Into sv[1]'s queue, carrying sv[1] itself. */
 	if (sendmsg(sv[0], &msg, 0) != 1)
 		return -1;
+	close(fd);
 	close(sv[1]);
 	close(sv[0]);
 	for (i = 0; i < BOUND_S * 20; i++) {
@@ -318,7 +321,6 @@ TEST_F_TIMEOUT(stalled, job_released_in_a_kernel_thread_does_not_stall_others, 9
 	/* Let the worker block on the server. */
 	usleep(500000);
 	ASSERT_EQ(0, drop_in_gc_cycle(job)) TH_LOG("the cycle was not collected");
-	close(job);
 	/* The delayed fput runs a jiffy later: let it reach the job. */
 	usleep(500000);
 
@@ -328,7 +330,6 @@ TEST_F_TIMEOUT(stalled, job_released_in_a_kernel_thread_does_not_stall_others, 9
 	fd = open_new(tmp, "f", O_RDWR);
 	ASSERT_LE(0, fd);
 	ASSERT_EQ(0, drop_in_gc_cycle(fd));
-	close(fd);
 	for (i = 0; i < BOUND_S * 10; i++) {
 		ret = umount(tmp);
 		if (!ret || errno != EBUSY)
