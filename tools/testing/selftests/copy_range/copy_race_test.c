@@ -21,7 +21,6 @@
 #include <pthread.h>
 #include <signal.h>
 #include <sys/mount.h>
-#include <sys/statvfs.h>
 #include <sys/wait.h>
 
 #include "cr_fixture.h"
@@ -445,8 +444,7 @@ FIXTURE_SETUP(full)
 {
 	const struct cr_fs tmpfs = CR_FS_TMPFS;
 	char filler[PATH_MAX];
-	struct statvfs sv;
-	uint64_t avail, len;
+	off_t size;
 	int fd;
 
 	self->mounted = false;
@@ -465,22 +463,21 @@ FIXTURE_SETUP(full)
 	ASSERT_EQ(0, shell("mount -o loop %s %s", self->img, self->mnt));
 	self->mounted = true;
 	/*
-	 * Fill it but about ROOM bytes with one preallocated file (writing
-	 * it would cost minutes under emulation); f_bavail is an estimate on
-	 * btrfs, so a bit less if it says ENOSPC.
+	 * Fill it with one file, preallocated 8 MiB at a time until ENOSPC
+	 * (writing it would cost minutes under emulation), then give back
+	 * ROOM bytes by truncation (which also frees what a failed
+	 * fallocate left past the end).
 	 */
 	ASSERT_EQ(0, path_join(filler, self->mnt, "filler"));
 	fd = open(filler, O_CREAT | O_RDWR | O_CLOEXEC, 0600);
 	ASSERT_LE(0, fd);
-	ASSERT_EQ(0, fstatvfs(fd, &sv));
-	avail = (uint64_t)sv.f_bavail * sv.f_frsize;
-	ASSERT_LT((uint64_t)ROOM, avail);
-	for (len = avail - ROOM; len > ROOM; len -= 4 * MIB)
-		if (!fallocate(fd, 0, 0, len) || errno != ENOSPC)
-			break;
-	ASSERT_EQ(0, fallocate(fd, 0, 0, len))
-		TH_LOG("fallocate %ju: %s", (uintmax_t)len, strerror(errno));
+	for (size = 0; !fallocate(fd, 0, size, 8 * MIB); size += 8 * MIB)
+		;
+	ASSERT_EQ(ENOSPC, errno) TH_LOG("fallocate: %s", strerror(errno));
+	ASSERT_LT((off_t)ROOM, size);
+	ASSERT_EQ(0, ftruncate(fd, size - ROOM));
 	ASSERT_EQ(0, fsync(fd));
+	ASSERT_EQ(0, syncfs(fd));
 	close(fd);
 	self->src = open_new(self->src_dir, "src", O_RDWR);
 	ASSERT_LE(0, self->src);
@@ -497,10 +494,11 @@ FIXTURE_TEARDOWN(full)
 }
 
 /*
- * FULL_SRC (48 MiB) into about ROOM (12 MiB) of room: the copies stop with ENOSPC after an
- * exact count (a short count first, ENOSPC on the call after), and the
- * destination holds exactly those bytes of the source; a job fails with
- * -ENOSPC and an exact count.  The filesystem unmounts afterwards.
+ * FULL_SRC (48 MiB) into ROOM (12 MiB) or a little more of room: the
+ * copies stop with ENOSPC after an exact count (a short count first, ENOSPC
+ * on the call after), and the destination holds exactly those bytes of the
+ * source; a job fails with -ENOSPC and an exact count.  The filesystem
+ * unmounts afterwards.
  */
 TEST_F_TIMEOUT(full, enospc_part_way_is_exact, 300)
 {
