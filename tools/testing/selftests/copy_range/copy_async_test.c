@@ -163,7 +163,7 @@ TEST_F_TIMEOUT(job, done_with_exact_data, 120)
  * bytes for any count at least that large, the same on every read (there
  * is no position and no end of file), and EINVAL for a smaller count.
  */
-TEST_F(job, status_by_read)
+TEST_F_TIMEOUT(job, status_by_read, 120)
 {
 	const size_t sz = sizeof(struct copy_range_status);
 	struct copy_range_status st;
@@ -206,7 +206,7 @@ TEST_F(job, status_by_read)
 }
 
 /* total is len clamped to the source's EOF at submit time. */
-TEST_F(job, total_clamped_to_eof)
+TEST_F_TIMEOUT(job, total_clamped_to_eof, 120)
 {
 	const struct {
 		uint64_t src_off, len, total;
@@ -238,7 +238,7 @@ TEST_F(job, total_clamped_to_eof)
  * Nothing to copy is still a job: a descriptor, DONE at once (or soon),
  * with copied == total == 0, and the destination untouched.
  */
-TEST_F(job, nothing_to_copy)
+TEST_F_TIMEOUT(job, nothing_to_copy, 120)
 {
 	const struct {
 		uint64_t src_off, dst_off, len;
@@ -329,7 +329,7 @@ static void check_ecases(struct __test_metadata *_metadata,
 			 .dst_fd = (d), .dst_off = (doff), .len = (l), \
 			 .flags = (f), .want = (e) })
 
-TEST_F(job, errors_match_copy)
+TEST_F_TIMEOUT(job, errors_match_copy, 120)
 {
 	struct ecase c[MAX_ECASES];
 	int src = self->e.src_fd, dst = self->e.dst_fd;
@@ -423,7 +423,7 @@ TEST_F(job, errors_match_copy)
  * A finished job ignores CANCEL: it stays DONE with the same count, and
  * cancelling twice is as harmless.
  */
-TEST_F(job, cancel_after_done_changes_nothing)
+TEST_F_TIMEOUT(job, cancel_after_done_changes_nothing, 120)
 {
 	struct copy_range_status done, st;
 	int job, i;
@@ -451,7 +451,7 @@ TEST_F(job, cancel_after_done_changes_nothing)
  * The job holds its own references to both files: closing the caller's
  * descriptors and unlinking the source changes nothing.
  */
-TEST_F(job, job_keeps_its_files)
+TEST_F_TIMEOUT(job, job_keeps_its_files, 120)
 {
 	int job, dst;
 
