@@ -7,6 +7,7 @@
 #include <linux/fs.h>
 #include <linux/fileattr.h>
 #include <linux/dcache.h>
+#include <linux/freezer.h>
 #include <linux/fsnotify.h>
 #include <linux/sched/signal.h>
 #include <linux/sched/xacct.h>
@@ -93,6 +94,17 @@ bool copy_range_in_kthread(void)
 bool copy_range_can_wait_for_jobs(void)
 {
 	return !(current->flags & (PF_KTHREAD | PF_EXITING));
+}
+
+/*
+ * Whether a system freeze (suspend, hibernation) or a cgroup v1 freezer is
+ * under way.  The freezer waits for the running items of a freezable
+ * workqueue, for 20 s at most before the suspend fails: a job step that
+ * sees this ends at its next chunk instead of running its whole step.
+ */
+bool copy_range_freezer_active(void)
+{
+	return static_branch_unlikely(&freezer_active);
 }
 
 /*

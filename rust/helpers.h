@@ -29,6 +29,7 @@ int copy_range_is_nocow(struct file *file);
 struct inode *copy_range_real_inode(struct file *file);
 bool copy_range_in_kthread(void);
 bool copy_range_can_wait_for_jobs(void);
+bool copy_range_freezer_active(void);
 const struct cred *copy_range_get_current_cred(void);
 const struct cred *copy_range_override_creds(const struct cred *cred);
 void copy_range_revert_creds(const struct cred *old);

@@ -14,9 +14,10 @@
 //! # Steps
 //!
 //! A job is a work item that copies at most [`JOB_STEP`] bytes per run and queues itself again
-//! while there is more to do. So a worker is never held longer than one step, jobs take turns,
-//! and the freezer, which waits for the running work items of a freezable queue, waits for one
-//! step (see `job_queue.rs`).
+//! while there is more to do. So a worker is never held longer than one step and jobs take turns.
+//! The freezer waits for the running work items of a freezable queue, for 20 s at most before a
+//! suspend fails; once it is under way a step ends at its next chunk (see `job_queue.rs`), so a
+//! slow device or server makes it wait for one chunk, not one step.
 //!
 //! # Ending and closing
 //!
@@ -254,6 +255,9 @@ impl CopyControl for JobControl<'_> {
     fn keep_going(&self) -> Result {
         if self.job.cancel.load(Relaxed) {
             Err(ECANCELED)
+        } else if vfs::freezer_active() {
+            // The step ends here, with what it copied; `step()` queues the rest.
+            Err(EAGAIN)
         } else {
             Ok(())
         }
@@ -345,8 +349,16 @@ impl Job {
                     todo.done += n;
                     budget -= n;
                     self.copied.store(ctl.base + n, Relaxed);
+                    // A short step while the system freezes: the freezer waits for this item,
+                    // so it should not wait for a whole step (see `JobControl`).
+                    if vfs::freezer_active() {
+                        break;
+                    }
                 }
                 Err(e) if e == ECANCELED => return Step::End(Outcome::Cancelled),
+                // Stopped for the freezer before it copied anything (a range that began with
+                // a hole): the rest is queued like any other step's.
+                Err(e) if e == EAGAIN && vfs::freezer_active() => break,
                 Err(e) => return Step::End(Outcome::Failed(e)),
             }
         }

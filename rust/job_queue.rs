@@ -9,7 +9,9 @@
 //! - Unbound: jobs are long and block on I/O.
 //! - Freezable: a job runs as a series of bounded steps, each a separate run of its work item,
 //!   so the freezer (suspend, hibernation) waits for the step in progress and no step starts
-//!   until the system thaws. Nothing is written after a hibernation image is taken.
+//!   until the system thaws. Nothing is written after a hibernation image is taken. A step that
+//!   sees a freezer under way ends at its next chunk, so the freezer waits for one chunk of
+//!   I/O, not a whole step, and a slow device does not make a suspend time out.
 //! - It runs [`MAX_ACTIVE`] work items at once, and the module admits no more jobs than that
 //!   (`job_limit::max_jobs()`): a job that is admitted never waits behind others.
 

@@ -39,8 +39,9 @@ pub(crate) const CLONE_STEP: u64 = 64 << 20;
 /// much at once.
 pub(crate) const OFFLOAD_CHUNK: u64 = 64 << 20;
 
-/// Bytes a job copies per step (one run of its work item). It bounds how long a cancel, a close
-/// or the freezer waits for a running job: 64 MiB of data, or one clone step.
+/// Bytes a job copies per step (one run of its work item), so that jobs take turns on the
+/// workqueue: 64 MiB of data, or one clone step. A cancel or close is seen at the next chunk, and
+/// a step ends at its next chunk while a freezer is under way.
 pub(crate) const JOB_STEP: u64 = 64 << 20;
 
 // Every piece but the last of a shared range must stay aligned: the steps are multiples of

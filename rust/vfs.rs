@@ -357,6 +357,14 @@ pub(crate) fn can_wait_for_jobs() -> bool {
     unsafe { helpers::copy_range_can_wait_for_jobs() }
 }
 
+/// A freezer is under way (suspend or hibernation freezing tasks, or a cgroup v1 freezer): the
+/// freezer waits for the running items of a freezable workqueue, for 20 s at most before a
+/// suspend fails, so a job ends its step at the next chunk.
+pub(crate) fn freezer_active() -> bool {
+    // SAFETY: Reads a static key; always safe.
+    unsafe { helpers::copy_range_freezer_active() }
+}
+
 /// `generic_write_check_limits()`: `EFBIG` (and `SIGXFSZ`) past `RLIMIT_FSIZE` or the
 /// filesystem's maximum size; shortens `count` to the limit otherwise.
 #[inline]
