@@ -96,8 +96,8 @@ static struct {
 	bool verbose;			/* a line per step */
 } opt = {
 	.exhaustive = 400,
-	.head = 24,
-	.samples = 24,
+	.head = 16,
+	.samples = 12,
 	.window = 20,
 	.probability = 10,
 };
@@ -622,11 +622,29 @@ static bool check_file(int fd, const struct fmodel *old,
 	for (pos = 0; pos < (uint64_t)size; pos += n) {
 		uint64_t cur, e;
 
+		off_t data, hole;
+
 		n = MIN(IO_CHUNK, (uint64_t)size - pos);
-		if (pread_all(fd, buf_file, n, pos)) {
-			snprintf(why, wlen, "read at %" PRIu64 ": %s", pos,
-				 strerror(errno));
-			return false;
+		/*
+		 * A hole reads as zeros without reading it: reading holes
+		 * costs btrfs seconds per MiB under emulation.  Dirty page
+		 * cache counts as data for SEEK_DATA.
+		 */
+		data = lseek(fd, pos, SEEK_DATA);
+		if (data < 0 && errno == ENXIO)
+			data = size;
+		if (data > (off_t)pos) {
+			n = MIN(n, (uint64_t)data - pos);
+			memset(buf_file, 0, n);
+		} else {
+			hole = lseek(fd, pos, SEEK_HOLE);
+			if (hole > (off_t)pos)
+				n = MIN(n, (uint64_t)hole - pos);
+			if (pread_all(fd, buf_file, n, pos)) {
+				snprintf(why, wlen, "read at %" PRIu64 ": %s",
+					 pos, strerror(errno));
+				return false;
+			}
 		}
 		model_fill(old, buf_old, pos, n);
 		for (cur = pos; cur < pos + n; cur = e) {
@@ -694,6 +712,55 @@ mismatch:
 		}
 	}
 	return true;
+}
+
+/*
+ * Every test directory made.  A directory is released (removed) when its
+ * path or job is done; on a filesystem that went read-only the removal
+ * fails, and is tried again once the filesystem is mounted again.
+ */
+struct made_dir {
+	char path[80];
+	bool released;
+};
+
+#define MAX_DIRS	256
+static struct made_dir made_dirs[MAX_DIRS];
+static unsigned int nr_made_dirs, late_removals;
+
+static char *test_dir_new(const char *root, char *buf)
+{
+	if (!make_test_dir(root, buf))
+		return NULL;
+	if (nr_made_dirs < MAX_DIRS)
+		snprintf(made_dirs[nr_made_dirs++].path,
+			 sizeof(made_dirs[0].path), "%s", buf);
+	return buf;
+}
+
+static void release_dir(const char *dir)
+{
+	remove_tree(dir);
+	for (unsigned int i = 0; i < nr_made_dirs; i++)
+		if (!strcmp(made_dirs[i].path, dir))
+			made_dirs[i].released = true;
+}
+
+/* Removes again the released directories under @root that are still there. */
+static void retry_released(const char *root)
+{
+	size_t len = strlen(root);
+
+	for (unsigned int i = 0; i < nr_made_dirs; i++) {
+		struct made_dir *d = &made_dirs[i];
+
+		if (!d->released || strncmp(d->path, root, len) ||
+		    d->path[len] != '/' || access(d->path, F_OK))
+			continue;
+		remove_tree(d->path);
+		if (access(d->path, F_OK))
+			late_removals++;
+	}
 }
 
 /* Filesystems */
@@ -794,6 +861,7 @@ static bool fs_recover(struct fsdesc *fs)
 	}
 	diag("%s (%s) went read-only; unmounted and mounted again", fs->root,
 	     fs->name);
+	retry_released(fs->root);
 	return true;
 }
 
@@ -875,16 +943,19 @@ static const struct layout l_vec = {
 	3, false,
 };
 
+/*
+ * Sharing vectors have two segments: each one is a clone with tens of fault
+ * points, and two show a failure in the first leaving the second untouched.
+ */
 static const struct layout l_vec_split = {
 	"vec", VEC_SRC, VEC_DST,
 	{ { 1000, 1000 + 2 * BLK, 3 * BLK + 100 },
-	  { 20000, 20000 + 6 * BLK, 2 * BLK + 1 }, { 0, 0, BLK } }, 3, false,
+	  { 20000, 20000 + 6 * BLK, 2 * BLK + 1 } }, 2, false,
 };
 
 static const struct layout l_vec_aligned = {
 	"vec", VEC_SRC, VEC_DST,
-	{ { 0, 2 * BLK, 2 * BLK }, { 4 * BLK, 8 * BLK, BLK },
-	  { BLK, 12 * BLK, 3 * BLK } }, 3, false,
+	{ { 0, 2 * BLK, 2 * BLK }, { 4 * BLK, 8 * BLK, 3 * BLK } }, 2, false,
 };
 
 /* Bytes segment @i copies when nothing fails: its length up to the source's EOF. */
@@ -1294,6 +1365,7 @@ struct outcome {
 	unsigned long left;
 	char code;	/* F full, S short, Z zero, M ENOMEM, E EFAULT, X other */
 	char why[320];
+	double t[4];	/* seconds: set-up, call, checks, clean-up */
 };
 
 static int lowest_free_fd(void)
@@ -1362,8 +1434,8 @@ static int files_make_or_recover(struct wpath *p, unsigned long n, int *src,
 	files_drop(p->dir, src, dst);
 	if ((err != EROFS && err != EIO) || !fs_recover(p->fs))
 		return -1;
-	remove_tree(p->dir);
-	if (!make_test_dir(p->fs->root, p->dir)) {
+	release_dir(p->dir);
+	if (!test_dir_new(p->fs->root, p->dir)) {
 		snprintf(why, wlen, "mkdir after mounting again: %s",
 			 strerror(errno));
 		return -1;
@@ -1710,6 +1782,8 @@ static void run_step(struct wpath *p, unsigned long n, struct outcome *o)
 	int fd_before = lowest_free_fd(), fd_after;
 	char why[256];
 
+	double t0 = now_s();
+
 	memset(o, 0, sizeof(*o));
 	o->ok = true;
 	cur_n = n;
@@ -1736,7 +1810,11 @@ static void run_step(struct wpath *p, unsigned long n, struct outcome *o)
 		}
 	}
 	fill_args(p, &s);
+	o->t[0] = now_s() - t0;
+	t0 = now_s();
 	step_call(p, &s, n);
+	o->t[1] = now_s() - t0;
+	t0 = now_s();
 	o->injected = s.injected;
 	o->left = s.left;
 	if (n && s.left == ULONG_MAX) {
@@ -1779,9 +1857,12 @@ static void run_step(struct wpath *p, unsigned long n, struct outcome *o)
 				 s.ret < 0 ? strerror(s.err) : "", beyond);
 	}
 out:
+	o->t[2] = now_s() - t0;
+	t0 = now_s();
 	if (s.job >= 0)
 		close(s.job);
 	files_drop(p->dir, &s.src, &s.dst);
+	o->t[3] = now_s() - t0;
 	fd_after = lowest_free_fd();
 	if (fd_after != fd_before && o->ok) {
 		snprintf(o->why, sizeof(o->why),
@@ -1872,9 +1953,9 @@ static void walk_path(struct wpath *p)
 		tap_skip("%s: %s is not mounted", p->name, p->fs->root);
 		return;
 	}
-	if (!make_test_dir(p->fs->root, p->dir) &&
+	if (!test_dir_new(p->fs->root, p->dir) &&
 	    (errno != EROFS || !fs_recover(p->fs) ||
-	     (remove_tree(p->dir), !make_test_dir(p->fs->root, p->dir)))) {
+	     !test_dir_new(p->fs->root, p->dir))) {
 		tap(false, "%s: cannot make a directory in %s: %s", p->name,
 		    p->fs->root, strerror(errno));
 		return;
@@ -1901,9 +1982,10 @@ static void walk_path(struct wpath *p)
 
 		run_step(p, n, &o);
 		if (opt.verbose)
-			diag("  %s N=%lu: %c%s, %.2f s", p->name, n,
-			     o.injected ? o.code : '.', o.ok ? "" : " FAIL",
-			     now_s() - ts);
+			diag("  %s N=%lu: %c%s, %.2f s (set-up %.2f, call %.2f, checks %.2f, clean-up %.2f)",
+			     p->name, n, o.injected ? o.code : '.',
+			     o.ok ? "" : " FAIL", now_s() - ts, o.t[0], o.t[1],
+			     o.t[2], o.t[3]);
 		p->steps++;
 		record_run(p, n, o.injected ? o.code : '.');
 		if (!o.ok)
@@ -1912,7 +1994,7 @@ static void walk_path(struct wpath *p)
 			break;
 	}
 	p->end_n = n;
-	remove_tree(p->dir);
+	release_dir(p->dir);
 	p->secs = now_s() - t0;
 	if (n >= WALK_CAP) {
 		p->failures++;
@@ -2012,9 +2094,15 @@ static const char *const state_names[] = {
 	"RUNNING", "DONE", "FAILED", "CANCELLED",
 };
 
+/*
+ * Not btrfs: a marked worker also runs btrfs's own unbound work, and a
+ * failure there aborts a transaction (do_chunk_alloc() gave EIO in one
+ * run) and leaves the filesystem read-only under jobs still open on it.
+ * btrfs clones got their faults from fail-nth in the walk.
+ */
 static void job_window(void)
 {
-	struct fsdesc *const four[] = { &fs_btrfs, &fs_xfs, &fs_ext4, &fs_tmpfs };
+	struct fsdesc *const four[] = { &fs_xfs, &fs_ext4, &fs_tmpfs, &fs_own };
 	unsigned int counts[4] = {}, nr_jobs = 0, nr_bad = 0, rounds = 0;
 	unsigned int enomem = 0, other_err = 0;
 	char times_slab[32] = "", times_page[32] = "";
@@ -2031,11 +2119,11 @@ static void job_window(void)
 				   .lay = &l_small };
 		struct outcome o;
 
-		if (!fs_tmpfs.present || !make_test_dir(FS_TMPFS, p.dir))
+		if (!fs_tmpfs.present || !test_dir_new(FS_TMPFS, p.dir))
 			break;
 		snprintf(p.name, sizeof(p.name), "warm-up");
 		run_step(&p, 0, &o);
-		remove_tree(p.dir);
+		release_dir(p.dir);
 	}
 	mark_job_workers();
 	if (fault_mode_random(opt.probability)) {
@@ -2086,9 +2174,9 @@ static void job_window(void)
 					 op_names[j->p.op], policy_name(j->p.flags),
 					 fs->name, j->p.lay->name);
 				j->cancel = (nr_jobs + n) % 3 == 2;
-				if (!make_test_dir(fs->root, j->p.dir) &&
+				if (!test_dir_new(fs->root, j->p.dir) &&
 				    (errno != EROFS || !fs_recover(fs) ||
-				     !make_test_dir(fs->root, j->p.dir)))
+				     !test_dir_new(fs->root, j->p.dir)))
 					continue;
 				n++;
 				if (files_make_or_recover(&j->p, 0, &j->src,
@@ -2179,7 +2267,7 @@ drop:
 			if (j->job >= 0)
 				close(j->job);
 			files_drop(j->p.dir, &j->src, &j->dst);
-			remove_tree(j->p.dir);
+			release_dir(j->p.dir);
 		}
 	}
 	read_str(DEBUGFS "/failslab/times", times_slab, sizeof(times_slab));
@@ -2221,7 +2309,7 @@ static void slot_check(const char *when)
 	bool ok = true;
 
 	cur_what = "job slots";
-	if (!fs_tmpfs.present || !make_test_dir(FS_TMPFS, dir)) {
+	if (!fs_tmpfs.present || !test_dir_new(FS_TMPFS, dir)) {
 		tap_skip("job slots %s: no tmpfs", when);
 		return;
 	}
@@ -2289,7 +2377,7 @@ out:
 		close(src);
 	if (dst >= 0)
 		close(dst);
-	remove_tree(dir);
+	release_dir(dir);
 }
 
 /* Descriptors open at the start, to find any left open at the end. */
@@ -2320,30 +2408,41 @@ static void list_fds(char *buf, size_t len)
 		closedir(d);
 }
 
-static void check_files_closed(void)
+static void check_fds_closed(void)
 {
 	char now[1024];
-	bool left = false;
 
 	list_fds(now, sizeof(now));
-	for (unsigned int i = 0; i < ARRAY_SIZE(all_fs); i++) {
-		DIR *d = all_fs[i]->present ? opendir(all_fs[i]->root) : NULL;
-		struct dirent *e;
-
-		while (d && (e = readdir(d))) {
-			if (!strncmp(e->d_name, "copy_range.", 11)) {
-				diag("left behind: %s/%s", all_fs[i]->root,
-				     e->d_name);
-				left = true;
-			}
-		}
-		if (d)
-			closedir(d);
-	}
 	if (strcmp(now, fds_at_start))
 		diag("descriptors at the start: %s; now: %s", fds_at_start, now);
-	tap(!strcmp(now, fds_at_start) && !left,
-	    "every test file closed and removed");
+	tap(!strcmp(now, fds_at_start),
+	    "every test file closed: the descriptor table is as at the start");
+}
+
+/*
+ * Every test directory removed.  One a read-only filesystem kept is
+ * removed when the filesystem is mounted again (fs_recover(), and the
+ * final remount); only one still there after that, or one never released,
+ * fails.  What is on the tmpfs (the ext4 image too) is checked before
+ * the final remounts, which wipe it; the rest after them.
+ */
+static unsigned int dirs_left(bool on_tmpfs)
+{
+	unsigned int left = 0;
+
+	for (unsigned int i = 0; i < nr_made_dirs; i++) {
+		struct made_dir *d = &made_dirs[i];
+		bool tmp = !strncmp(d->path, FS_TMPFS "/", strlen(FS_TMPFS) + 1);
+
+		if (tmp != on_tmpfs)
+			continue;
+		if (access(d->path, F_OK))
+			continue;
+		diag("left behind%s: %s", d->released ? "" : " (never released)",
+		     d->path);
+		left++;
+	}
+	return left;
 }
 
 static const char *fsck_cmd(const char *type)
@@ -2538,6 +2637,7 @@ int main(int argc, char **argv)
 {
 	const int sigs[] = { SIGINT, SIGTERM, SIGSEGV, SIGBUS, SIGABRT, SIGFPE,
 			     SIGILL, SIGHUP };
+	unsigned int left;
 	int c;
 
 	t_start = now_s();
@@ -2651,7 +2751,8 @@ int main(int argc, char **argv)
 	disarm_all();
 	last_activity = now_s();
 	phase("jobs done");
-	check_files_closed();
+	check_fds_closed();
+	left = dirs_left(true);
 	if (!opt.no_final) {
 		/* The loop-mounted ext4 sits on the tmpfs: it goes first. */
 		remount_check(&fs_own);
@@ -2664,6 +2765,12 @@ int main(int argc, char **argv)
 		unlink(OWN_IMG);
 		rmdir(OWN_MNT);
 	}
+	for (unsigned int i = 0; i < ARRAY_SIZE(all_fs); i++)
+		if (all_fs[i]->present && !all_fs[i]->own)
+			retry_released(all_fs[i]->root);
+	left += dirs_left(false);
+	tap(!left, "every test directory removed (%u removed late: their filesystem had gone read-only)",
+	    late_removals);
 	phase("filesystems checked");
 	if (!opt.no_final)
 		check_kmemleak();
