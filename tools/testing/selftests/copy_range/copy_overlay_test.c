@@ -327,4 +327,47 @@ TEST_F(overlay, require_len0_probe)
 	ASSERT_EQ(0, file_size(self->o.dst_fd));
 }
 
+/*
+ * The same bytes through two superblocks: the overlay's file and the file
+ * of the layer that holds its data (upper or lower).  A copy between
+ * overlapping ranges of the two would read what it has just written, so it
+ * is EINVAL, as between overlapping ranges of one file; ranges apart copy.
+ */
+TEST_F(overlay, overlap_through_the_layer_below_is_einval)
+{
+	static const uint64_t flags[] = {
+		0, COPY_RANGE_SHARE_ALLOW, COPY_RANGE_SHARE_REQUIRE,
+	};
+	char layer[PATH_MAX];
+	unsigned int i;
+	int real_fd;
+
+	ASSERT_EQ(0, path_join(layer, self->o.dir,
+			       variant->src_in_lower ? "lower" : "upper"));
+	real_fd = open_at(layer, "src", O_RDWR);
+	ASSERT_LE(0, real_fd) TH_LOG("%s/src: %s", layer, strerror(errno));
+
+	for (i = 0; i < ARRAY_SIZE(flags); i++) {
+		/* Overlay to layer, then layer to overlay, shifted a block. */
+		EXPECT_EQ(-1, copy_range(self->o.src_fd, 0, real_fd, 4096,
+					 64 * KIB, flags[i]));
+		/* REQUIRE stops earlier: two superblocks cannot share. */
+		EXPECT_EQ(flags[i] == COPY_RANGE_SHARE_REQUIRE ? EXDEV : EINVAL,
+			  errno) TH_LOG("flags %#jx: %s", (uintmax_t)flags[i],
+					strerror(errno));
+		EXPECT_EQ(-1, copy_range(real_fd, 4096, self->o.src_fd, 0,
+					 64 * KIB, flags[i]));
+		EXPECT_TRUE(errno == EINVAL || errno == EBADF)
+			TH_LOG("flags %#jx: %s", (uintmax_t)flags[i],
+			       strerror(errno));
+	}
+	EXPECT_EQ(-1, pattern_mismatch(real_fd, 0, SRC_SIZE, SEED_A, 0));
+	/* Ranges that do not overlap are an ordinary copy. */
+	EXPECT_EQ(64 * KIB, copy_range(self->o.src_fd, 0, real_fd,
+				       SRC_SIZE / 2, 64 * KIB, 0));
+	EXPECT_EQ(-1, pattern_mismatch(real_fd, SRC_SIZE / 2, 64 * KIB,
+				       SEED_A, 0));
+	close(real_fd);
+}
+
 TEST_HARNESS_MAIN
