@@ -1941,6 +1941,84 @@ static unsigned long next_n(const struct wpath *p, unsigned long n)
 	return MIN(n + step, pts - 2);
 }
 
+/*
+ * The checker against itself, on tmpfs: files it must pass, and files with
+ * one wrong byte, or data past a count that must stay untouched, that it
+ * must fail.  A walk is only as good as the check after each step.
+ */
+static void checker_self_test(void)
+{
+	const struct layout *l = &l_vec;
+	const struct copy_range_seg *s0 = &l->seg[0], *s1 = &l->seg[1];
+	unsigned int bad = 0;
+	char dir[PATH_MAX], why[256];
+	int src = -1, dst = -1;
+	unsigned char b;
+	uint64_t beyond;
+	struct expect ex;
+
+	if (!fs_tmpfs.present || !test_dir_new(FS_TMPFS, dir)) {
+		tap_skip("checker self-test: no tmpfs");
+		return;
+	}
+	src = open_new(dir, "src", O_RDWR);
+	dst = open_new(dir, "dst", O_RDWR);
+	if (src < 0 || dst < 0 || model_write(src, &l->src) ||
+	    model_write(dst, &l->dst)) {
+		tap(false, "checker self-test: set-up: %s", strerror(errno));
+		goto out;
+	}
+	/* Untouched: passes; then one byte changed: fails. */
+	expect_build(l, EX_UNTOUCHED, 0, &ex);
+	bad += !check_file(dst, &l->dst, &l->src, &ex, why, sizeof(why), NULL);
+	model_fill(&l->dst, &b, 777, 1);
+	b ^= 1;
+	bad += pwrite(dst, &b, 1, 777) != 1;
+	bad += check_file(dst, &l->dst, &l->src, &ex, why, sizeof(why), NULL);
+	b ^= 1;
+	bad += pwrite(dst, &b, 1, 777) != 1;
+	/* Segment 0 and 100 bytes of segment 1 copied: a count passes. */
+	model_fill(&l->src, buf_src, s0->src_off, s0->len);
+	bad += pwrite_all(dst, buf_src, s0->len, s0->dst_off) != 0;
+	model_fill(&l->src, buf_src, s1->src_off, 100);
+	bad += pwrite_all(dst, buf_src, 100, s1->dst_off) != 0;
+	expect_build(l, EX_COUNT, s0->len + 100, &ex);
+	bad += !check_file(dst, &l->dst, &l->src, &ex, why, sizeof(why), &beyond);
+	bad += beyond != 0;
+	/* A count one byte longer than what was copied fails. */
+	expect_build(l, EX_COUNT, s0->len + 101, &ex);
+	bad += check_file(dst, &l->dst, &l->src, &ex, why, sizeof(why), NULL);
+	/* Copied past a count: allowed after a failure, counted, not after a cancel. */
+	expect_build(l, EX_COUNT, s0->len + 50, &ex);
+	bad += !check_file(dst, &l->dst, &l->src, &ex, why, sizeof(why), &beyond);
+	bad += beyond < 40;
+	expect_build(l, EX_CANCELLED, s0->len + 50, &ex);
+	bad += check_file(dst, &l->dst, &l->src, &ex, why, sizeof(why), NULL);
+	/* Segment 2 is untouched after a short segment 1: a byte there fails. */
+	expect_build(l, EX_COUNT, s0->len + 100, &ex);
+	model_fill(&l->dst, &b, l->seg[2].dst_off, 1);
+	b ^= 1;
+	bad += pwrite(dst, &b, 1, l->seg[2].dst_off) != 1;
+	bad += check_file(dst, &l->dst, &l->src, &ex, why, sizeof(why), NULL);
+	b ^= 1;
+	bad += pwrite(dst, &b, 1, l->seg[2].dst_off) != 1;
+	/* After an error, bytes either way pass. */
+	expect_build(l, EX_ERROR, 0, &ex);
+	bad += !check_file(dst, &l->dst, &l->src, &ex, why, sizeof(why), NULL);
+	/* A longer file fails a size that must not change. */
+	expect_build(l, EX_UNTOUCHED, 0, &ex);
+	bad += ftruncate(dst, l->dst.size + 1) != 0;
+	bad += check_file(dst, &l->dst, &l->src, &ex, why, sizeof(why), NULL);
+	tap(!bad, "checker self-test: passes the right files, fails the wrong ones (%u wrong verdicts)",
+	    bad);
+out:
+	if (src >= 0)
+		close(src);
+	if (dst >= 0)
+		close(dst);
+	release_dir(dir);
+}
+
 static void walk_path(struct wpath *p)
 {
 	double t0 = now_s();
@@ -2769,6 +2847,7 @@ int main(int argc, char **argv)
 	}
 	diag("fault_walk: %u paths; fail-nth over failslab, fail_page_alloc (any order, highmem too) and fail_usercopy, sleeping allocations included",
 	     nr_paths);
+	checker_self_test();
 	for (unsigned int i = 0; i < nr_paths; i++)
 		walk_path(&paths[i]);
 	fault_mode_off();
