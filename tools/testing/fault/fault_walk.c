@@ -85,6 +85,7 @@
 #define MAX(a, b)	((a) > (b) ? (a) : (b))
 
 static struct {
+	double budget;			/* seconds for the whole run; 0: none */
 	unsigned int exhaustive;	/* walk every N up to this many points */
 	unsigned int head;		/* else every N up to this one, */
 	unsigned int samples;		/* then this many spread over the rest */
@@ -95,6 +96,7 @@ static struct {
 	bool no_final;			/* skip unmount, fsck and kmemleak */
 	bool verbose;			/* a line per step */
 } opt = {
+	.budget = 300,
 	.exhaustive = 100,
 	.head = 16,
 	.samples = 12,
@@ -1116,6 +1118,11 @@ struct wpath {
 	unsigned long recovered_at;	/* the first: at the step of this N */
 	char note[200];			/* the first of them */
 	bool sampled, skipped;
+	bool ready;			/* probed, to be walked */
+	bool cut;			/* the budget ran out in its walk */
+	double t_step;			/* seconds of the probe's step */
+	unsigned long plan;		/* armed steps the budget gives it */
+	unsigned int injected;		/* steps that injected their fault */
 	double secs;
 	struct run runs[MAX_RUNS];
 	unsigned int nr_runs;
@@ -2019,11 +2026,15 @@ out:
 	release_dir(dir);
 }
 
-static void walk_path(struct wpath *p)
+/*
+ * The first two steps of @p: unarmed (the path works at all, and caches
+ * are warm), then armed with an N no call reaches, which counts the fault
+ * points and times a step that runs the call in full.
+ */
+static void walk_prepare(struct wpath *p)
 {
-	double t0 = now_s();
 	struct outcome o;
-	unsigned long n;
+	double t0 = now_s(), ts;
 
 	cur_what = p->name;
 	if (!p->fs->present) {
@@ -2038,26 +2049,132 @@ static void walk_path(struct wpath *p)
 		    p->fs->root, strerror(errno));
 		return;
 	}
-	/* Unarmed: the path works at all (and caches are warm). */
 	run_step(p, 0, &o);
 	if (!o.ok || o.code != 'F') {
 		o.ok = false;
 		step_failed(p, 0, &o);
 	}
-	/* Armed with an N no call reaches: counts the fault points. */
+	ts = now_s();
 	run_step(p, PROBE_N, &o);
+	p->t_step = MAX(now_s() - ts, 0.01);
 	if (!o.ok)
 		step_failed(p, PROBE_N, &o);
 	p->probe_points = o.left <= PROBE_N ? PROBE_N - o.left : 0;
 	p->sampled = p->probe_points > (p->lay->heavy ?
 					 opt.head + opt.samples + 8 :
 					 opt.exhaustive);
+	p->ready = true;
+	p->secs = now_s() - t0;
 	if (opt.verbose)
 		diag("  %s: probe counted %lu fault points, %.1f s", p->name,
-		     p->probe_points, now_s() - t0);
-	for (n = 1; n < WALK_CAP; n = next_n(p, n)) {
+		     p->probe_points, p->secs);
+}
+
+/* Armed steps that walk every fault point of @p and the N after them. */
+static unsigned long steps_all(const struct wpath *p)
+{
+	return p->probe_points + 1;
+}
+
+/*
+ * --budget: seconds kept for what follows the walk besides the window of
+ * random failures: two job slot checks, five unmounts, fscks and mounts,
+ * the kmemleak scan and its 6 s wait.
+ */
+#define END_CHECKS_S	75.0
+
+static double end_reserve(void)
+{
+	return opt.window + (opt.no_final ? 15.0 : END_CHECKS_S);
+}
+
+/*
+ * --budget: the armed steps of the paths from @first on, in @secs.  Each
+ * gets an equal share of the time, at the cost of its probe's step; a path
+ * whose every fault point fits in less leaves the rest of its share to the
+ * others.  A path gets one step at least, so every path is walked at N = 1
+ * even when the time is gone.
+ */
+static void plan_steps(unsigned int first, double secs)
+{
+	unsigned int left = 0, i;
+	bool fits = true;
+
+	for (i = first; i < nr_paths; i++) {
+		paths[i].plan = 0;
+		left += paths[i].ready;
+	}
+	while (fits && left) {
+		double share = MAX(secs, 0) / left;
+
+		fits = false;
+		for (i = first; i < nr_paths; i++) {
+			struct wpath *p = &paths[i];
+			double need = steps_all(p) * p->t_step;
+
+			if (!p->ready || p->plan || need > share)
+				continue;
+			p->plan = steps_all(p);
+			secs -= need;
+			left--;
+			fits = true;
+		}
+	}
+	for (i = first; i < nr_paths; i++) {
+		struct wpath *p = &paths[i];
+		double share = MAX(secs, 0) / MAX(left, 1U);
+
+		if (p->ready && !p->plan)
+			p->plan = MAX(1UL, (unsigned long)(share / p->t_step));
+	}
+}
+
+/*
+ * The Nth step of @p's walk, @i from 0, after N = @prev; 0 when the plan is
+ * done.  Without a budget: next_n().  With one, every N when the plan
+ * covers them, else the plan's number of Ns spread evenly from 1 to the
+ * probe's count, both ends included.
+ */
+static unsigned long walk_n(const struct wpath *p, unsigned int i,
+			    unsigned long prev)
+{
+	unsigned long pts = p->probe_points, k = p->plan;
+
+	if (!opt.budget)
+		return i ? next_n(p, prev) : 1;
+	if (k >= steps_all(p))
+		return i + 1;
+	if (i >= k)
+		return 0;
+	if (k == 1)
+		return 1;
+	return 1 + (unsigned long)((unsigned long long)i * (pts - 1) / (k - 1));
+}
+
+/* With --budget, when the walk has to stop, whatever its plan says. */
+static double walk_deadline;
+
+static void walk_run(struct wpath *p)
+{
+	double t0 = now_s();
+	struct outcome o = { .injected = false };
+	unsigned long n = 1;
+	unsigned int i;
+	const char *mode;
+
+	cur_what = p->name;
+	if (opt.budget)
+		p->sampled = p->plan < steps_all(p);
+	for (i = 0; i < WALK_CAP; i++) {
 		double ts = now_s();
 
+		n = walk_n(p, i, n);
+		if (!n)
+			break;
+		if (opt.budget && i && ts > walk_deadline) {
+			p->cut = true;
+			break;
+		}
 		run_step(p, n, &o);
 		if (opt.verbose)
 			diag("  %s N=%lu: %c%s, %.2f s (set-up %.2f, call %.2f, checks %.2f, clean-up %.2f)",
@@ -2065,16 +2182,18 @@ static void walk_path(struct wpath *p)
 			     o.ok ? "" : " FAIL", now_s() - ts, o.t[0], o.t[1],
 			     o.t[2], o.t[3]);
 		p->steps++;
+		p->injected += o.injected;
 		record_run(p, n, o.injected ? o.code : '.');
 		if (!o.ok)
 			step_failed(p, n, &o);
 		if (!o.injected)
 			break;
 	}
-	p->end_n = n;
+	/* The N no longer reached; 0 when the walk ended before it. */
+	p->end_n = n && !o.injected ? n : 0;
 	release_dir(p->dir);
-	p->secs = now_s() - t0;
-	if (n >= WALK_CAP) {
+	p->secs += now_s() - t0;
+	if (i >= WALK_CAP) {
 		p->failures++;
 		diag("FAIL %s: still failing at N=%lu", p->name, n);
 	}
@@ -2085,9 +2204,11 @@ static void walk_path(struct wpath *p)
 	if (p->recovered)
 		diag("NOTE %s: %s went read-only %u times, first found at the step of N=%lu (after the fault of the step before)",
 		     p->name, p->fs->name, p->recovered, p->recovered_at);
-	tap(!p->failures, "%s: %lu fault points (probe %lu), %u steps%s, %.1f s",
-	    p->name, p->end_n - 1, p->probe_points, p->steps,
-	    p->sampled ? " (sampled)" : "", p->secs);
+	mode = p->cut ? ", sampled, cut short by the budget" :
+	       p->sampled ? ", sampled" : "";
+	tap(!p->failures, "%s: %lu fault points, %u injected in %u steps%s, %.1f s",
+	    p->name, p->end_n ? p->end_n - 1 : p->probe_points, p->injected,
+	    p->steps, mode, p->secs);
 }
 
 /*
@@ -2712,6 +2833,23 @@ static void check_kmemleak(void)
 
 static void summary(void)
 {
+	unsigned long points = 0, injected = 0, steps = 0;
+	unsigned int walked = 0, sampled = 0, cut = 0;
+
+	for (unsigned int i = 0; i < nr_paths; i++) {
+		const struct wpath *p = &paths[i];
+
+		if (!p->ready)
+			continue;
+		walked++;
+		sampled += p->sampled;
+		cut += p->cut;
+		points += p->end_n ? p->end_n - 1 : p->probe_points;
+		injected += p->injected;
+		steps += p->steps;
+	}
+	diag("walk: %u paths, %lu fault points, %lu injected in %lu steps; %u paths sampled, %u cut short by the budget",
+	     walked, points, injected, steps, sampled, cut);
 	diag("%-34s %7s %7s %6s %-10s %5s %5s %7s", "path", "points", "probe",
 	     "steps", "mode", "fail", "notes", "time");
 	for (unsigned int i = 0; i < nr_paths; i++) {
@@ -2722,8 +2860,9 @@ static void summary(void)
 			continue;
 		}
 		diag("%-34s %7lu %7lu %6u %-10s %5u %5u %6.1fs", p->name,
-		     p->end_n ? p->end_n - 1 : 0, p->probe_points, p->steps,
-		     p->sampled ? "sampled" : "exhaustive", p->failures,
+		     p->end_n ? p->end_n - 1 : p->probe_points, p->probe_points,
+		     p->steps, p->cut ? "cut" : p->sampled ? "sampled" :
+		     "exhaustive", p->failures,
 		     p->notes, p->secs);
 	}
 }
@@ -2731,18 +2870,23 @@ static void summary(void)
 static void print_help(const char *prog)
 {
 	fprintf(stderr,
-		"Usage: %s [-x MAX] [-H HEAD] [-S SAMPLES] [-w SECS] [-P PCT]\n"
-		"          [-p SUBSTRING] [-l] [-F] [-v]\n"
+		"Usage: %s [-b SECS] [-x MAX] [-H HEAD] [-S SAMPLES] [-w SECS]\n"
+		"          [-P PCT] [-p SUBSTRING] [-l] [-F] [-v]\n"
+		"  -b, --budget  seconds for the whole run (%.0f); every path is\n"
+		"      probed, then its fault points are sampled evenly in its share\n"
+		"      of the time left; 0: no limit, -x, -H and -S decide\n"
 		"  -x  walk every N when a small path has at most MAX fault points (%u)\n"
 		"  -H  else, and for large paths, walk N = 1..HEAD (%u),\n"
 		"  -S  then SAMPLES values spread over the rest (%u)\n"
-		"  -w  seconds of random failures for jobs (%.0f; 0: none)\n"
+		"  -w  seconds of random failures for jobs (%.0f, at most a tenth\n"
+		"      of the budget; 0: none)\n"
 		"  -P  their probability, percent (%u)\n"
 		"  -p  only paths whose name contains SUBSTRING (or one of a,b,c)\n"
 		"  -l  list the paths and exit\n"
 		"  -F  skip the unmount/fsck/mount and kmemleak checks\n"
 		"  -v  a line for every step\n",
-		prog, opt.exhaustive, opt.head, opt.samples, opt.window,
+		prog, opt.budget, opt.exhaustive, opt.head, opt.samples,
+		opt.window,
 		opt.probability);
 	exit(2);
 }
@@ -2751,13 +2895,24 @@ int main(int argc, char **argv)
 {
 	const int sigs[] = { SIGINT, SIGTERM, SIGSEGV, SIGBUS, SIGABRT, SIGFPE,
 			     SIGILL, SIGHUP };
+	static const struct option longopts[] = {
+		{ "budget", required_argument, NULL, 'b' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
 	unsigned int left;
 	int c;
 
 	t_start = now_s();
 
-	while ((c = getopt(argc, argv, "x:H:S:w:P:p:lFv")) != -1) {
+	while ((c = getopt_long(argc, argv, "b:x:H:S:w:P:p:lFv", longopts,
+				NULL)) != -1) {
 		switch (c) {
+		case 'b':
+			opt.budget = strtod(optarg, NULL);
+			if (!(opt.budget >= 0))
+				print_help(argv[0]);
+			break;
 		case 'x':
 			opt.exhaustive = strtoul(optarg, NULL, 0);
 			break;
@@ -2790,6 +2945,8 @@ int main(int argc, char **argv)
 		}
 	}
 	setvbuf(stdout, NULL, _IOLBF, 0);
+	if (opt.budget && opt.window > opt.budget / 10)
+		opt.window = opt.budget / 10;
 	build_paths();
 	if (opt.list) {
 		for (unsigned int i = 0; i < nr_paths; i++)
@@ -2849,7 +3006,19 @@ int main(int argc, char **argv)
 	     nr_paths);
 	checker_self_test();
 	for (unsigned int i = 0; i < nr_paths; i++)
-		walk_path(&paths[i]);
+		walk_prepare(&paths[i]);
+	walk_deadline = t_start + opt.budget - end_reserve();
+	if (opt.budget)
+		diag("[%6.1f s] every path probed; %.0f s left for the walk, %.0f s kept for the rest",
+		     now_s() - t_start, walk_deadline - now_s(),
+		     end_reserve());
+	for (unsigned int i = 0; i < nr_paths; i++) {
+		if (!paths[i].ready)
+			continue;
+		if (opt.budget)
+			plan_steps(i, walk_deadline - now_s());
+		walk_run(&paths[i]);
+	}
 	fault_mode_off();
 	last_activity = now_s();
 	phase("walk done");
@@ -2894,6 +3063,12 @@ int main(int argc, char **argv)
 	summary();
 	diag("fault_walk: %.1f s, %u tests, %u failed", now_s() - t_start,
 	     tap_count, tap_failed);
+	if (opt.budget) {
+		double spare = opt.budget - (now_s() - t_start);
+
+		diag("fault_walk: budget %.0f s, %s by %.1f s", opt.budget,
+		     spare >= 0 ? "kept" : "overrun", spare >= 0 ? spare : -spare);
+	}
 	printf("1..%u\n", tap_count);
 	return tap_failed ? 1 : 0;
 }
