@@ -1267,8 +1267,12 @@ static void klog_record(const char *text)
 	bool fs = has_any(text, klog_fs, ARRAY_SIZE(klog_fs));
 	bool enomem;
 
-	/* A warning stack of a page allocation failure is not a WARN. */
-	if (strstr(text, "page allocation failure")) {
+	/*
+	 * The report of a failed allocation (warn_alloc()) is the kernel's
+	 * answer to an injected fault, not a WARN.
+	 */
+	if (strstr(text, "page allocation failure") ||
+	    strstr(text, "vmalloc error: size")) {
 		klog.nr_alloc_fail++;
 		return;
 	}
@@ -2089,6 +2093,21 @@ static double end_reserve(void)
 }
 
 /*
+ * The walk's armed steps so far: their time, and what the probes said
+ * they would take.  Their ratio corrects the estimates of the paths left
+ * (steps cost more than the probe's: failing steps, filesystems that
+ * shut down and are mounted again, other load on the host).
+ */
+static double walked_secs, walked_est;
+
+static double step_factor(void)
+{
+	if (walked_est < 1)
+		return 1;
+	return MIN(MAX(walked_secs / walked_est, 0.5), 4.0);
+}
+
+/*
  * --budget: the armed steps of the paths from @first on, in @secs.  Each
  * gets an equal share of the time, at the cost of its probe's step; a path
  * whose every fault point fits in less leaves the rest of its share to the
@@ -2098,6 +2117,7 @@ static double end_reserve(void)
 static void plan_steps(unsigned int first, double secs)
 {
 	unsigned int left = 0, i;
+	double f = step_factor();
 	bool fits = true;
 
 	for (i = first; i < nr_paths; i++) {
@@ -2110,7 +2130,7 @@ static void plan_steps(unsigned int first, double secs)
 		fits = false;
 		for (i = first; i < nr_paths; i++) {
 			struct wpath *p = &paths[i];
-			double need = steps_all(p) * p->t_step;
+			double need = steps_all(p) * p->t_step * f;
 
 			if (!p->ready || p->plan || need > share)
 				continue;
@@ -2125,7 +2145,8 @@ static void plan_steps(unsigned int first, double secs)
 		double share = MAX(secs, 0) / MAX(left, 1U);
 
 		if (p->ready && !p->plan)
-			p->plan = MAX(1UL, (unsigned long)(share / p->t_step));
+			p->plan = MAX(1UL,
+				      (unsigned long)(share / (p->t_step * f)));
 	}
 }
 
@@ -2156,22 +2177,26 @@ static double walk_deadline;
 
 static void walk_run(struct wpath *p)
 {
-	double t0 = now_s();
+	double t0 = now_s(), deadline = walk_deadline;
 	struct outcome o = { .injected = false };
 	unsigned long n = 1;
 	unsigned int i;
 	const char *mode;
 
 	cur_what = p->name;
-	if (opt.budget)
+	if (opt.budget) {
 		p->sampled = p->plan < steps_all(p);
+		/* Its share, with room for one step more than planned. */
+		deadline = MIN(deadline,
+			       t0 + (p->plan + 1) * p->t_step * step_factor() * 1.5);
+	}
 	for (i = 0; i < WALK_CAP; i++) {
 		double ts = now_s();
 
 		n = walk_n(p, i, n);
 		if (!n)
 			break;
-		if (opt.budget && i && ts > walk_deadline) {
+		if (opt.budget && i && ts > deadline) {
 			p->cut = true;
 			break;
 		}
@@ -2191,6 +2216,8 @@ static void walk_run(struct wpath *p)
 	}
 	/* The N no longer reached; 0 when the walk ended before it. */
 	p->end_n = n && !o.injected ? n : 0;
+	walked_secs += now_s() - t0;
+	walked_est += p->steps * p->t_step;
 	release_dir(p->dir);
 	p->secs += now_s() - t0;
 	if (i >= WALK_CAP) {
@@ -2759,7 +2786,7 @@ static bool own_fs_setup(void)
 static void check_klog(void)
 {
 	klog_stop();
-	diag("kernel log: %u page allocation failure reports (injected), %u VM_FAULT_OOM notes, %u records lost",
+	diag("kernel log: %u allocation failure reports (injected), %u VM_FAULT_OOM notes, %u records lost",
 	     klog.nr_alloc_fail, klog.nr_oom_leak, klog.lost);
 	for (unsigned int i = 0; i < klog.nr_stored; i++)
 		diag("kernel: %s", klog.bad[i]);
@@ -2850,8 +2877,10 @@ static void summary(void)
 	}
 	diag("walk: %u paths, %lu fault points, %lu injected in %lu steps; %u paths sampled, %u cut short by the budget",
 	     walked, points, injected, steps, sampled, cut);
-	diag("%-34s %7s %7s %6s %-10s %5s %5s %7s", "path", "points", "probe",
-	     "steps", "mode", "fail", "notes", "time");
+	diag("walk: armed steps took %.2f times what their probes took",
+	     walked_est > 0 ? walked_secs / walked_est : 0);
+	diag("%-34s %7s %7s %6s %6s %-10s %5s %5s %7s", "path", "points",
+	     "probe", "plan", "steps", "mode", "fail", "notes", "time");
 	for (unsigned int i = 0; i < nr_paths; i++) {
 		const struct wpath *p = &paths[i];
 
@@ -2859,9 +2888,9 @@ static void summary(void)
 			diag("%-34s skipped", p->name);
 			continue;
 		}
-		diag("%-34s %7lu %7lu %6u %-10s %5u %5u %6.1fs", p->name,
+		diag("%-34s %7lu %7lu %6lu %6u %-10s %5u %5u %6.1fs", p->name,
 		     p->end_n ? p->end_n - 1 : p->probe_points, p->probe_points,
-		     p->steps, p->cut ? "cut" : p->sampled ? "sampled" :
+		     p->plan, p->steps, p->cut ? "cut" : p->sampled ? "sampled" :
 		     "exhaustive", p->failures,
 		     p->notes, p->secs);
 	}
