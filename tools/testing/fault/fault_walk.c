@@ -2150,30 +2150,33 @@ static void plan_steps(unsigned int first, double secs)
 	}
 }
 
-/*
- * The Nth step of @p's walk, @i from 0, after N = @prev; 0 when the plan is
- * done.  Without a budget: next_n().  With one, every N when the plan
- * covers them, else the plan's number of Ns spread evenly from 1 to the
- * probe's count, both ends included.
- */
-static unsigned long walk_n(const struct wpath *p, unsigned int i,
-			    unsigned long prev)
-{
-	unsigned long pts = p->probe_points, k = p->plan;
-
-	if (!opt.budget)
-		return i ? next_n(p, prev) : 1;
-	if (k >= steps_all(p))
-		return i + 1;
-	if (i >= k)
-		return 0;
-	if (k == 1)
-		return 1;
-	return 1 + (unsigned long)((unsigned long long)i * (pts - 1) / (k - 1));
-}
-
 /* With --budget, when the walk has to stop, whatever its plan says. */
 static double walk_deadline;
+
+/*
+ * --budget: the N after @prev in @p's walk, with @k more steps affordable;
+ * 0 when the walk is done.  Every N while the steps left cover every point
+ * and the N after the last; else the @k steps spread evenly over the
+ * points after @prev, the last one on the probe's last point.  The spread
+ * is worked out again before each step, so a path whose steps cost more
+ * than planned thins its samples rather than losing its last points.  A
+ * path past its share still steps on its last point, once; past the walk's
+ * deadline, walk_run() stops after N = 1.
+ */
+static unsigned long budget_next(const struct wpath *p, unsigned long prev,
+				 unsigned long k)
+{
+	unsigned long pts = p->probe_points, left;
+
+	if (prev >= pts)
+		return k ? prev + 1 : 0;
+	left = pts - prev;
+	if (k > left)
+		return prev + 1;
+	if (!k)
+		return pts;
+	return MIN(prev + (left + k - 1) / k, pts);
+}
 
 static void walk_run(struct wpath *p)
 {
@@ -2184,21 +2187,28 @@ static void walk_run(struct wpath *p)
 	const char *mode;
 
 	cur_what = p->name;
-	if (opt.budget) {
-		p->sampled = p->plan < steps_all(p);
-		/* Its share, with room for one step more than planned. */
-		deadline = MIN(deadline,
-			       t0 + (p->plan + 1) * p->t_step * step_factor() * 1.5);
-	}
+	/* Its share of the time, as plan_steps() worked it out. */
+	if (opt.budget)
+		deadline = MIN(deadline, t0 + p->plan * p->t_step * step_factor());
 	for (i = 0; i < WALK_CAP; i++) {
 		double ts = now_s();
 
-		n = walk_n(p, i, n);
-		if (!n)
-			break;
-		if (opt.budget && i && ts > deadline) {
-			p->cut = true;
-			break;
+		if (i && !opt.budget) {
+			n = next_n(p, n);
+		} else if (i) {
+			/* A step costs what the probe said, or more. */
+			double cost = MAX(p->t_step * step_factor(),
+					  (ts - t0) / i);
+
+			/* Out of the walk's time: N = 1 was all. */
+			if (ts > walk_deadline) {
+				p->cut = true;
+				break;
+			}
+			n = budget_next(p, n, ts < deadline ?
+					(unsigned long)((deadline - ts) / cost) : 0);
+			if (!n)
+				break;
 		}
 		run_step(p, n, &o);
 		if (opt.verbose)
@@ -2215,7 +2225,9 @@ static void walk_run(struct wpath *p)
 			break;
 	}
 	/* The N no longer reached; 0 when the walk ended before it. */
-	p->end_n = n && !o.injected ? n : 0;
+	p->end_n = !o.injected ? n : 0;
+	/* Every N up to the one no longer reached, or not. */
+	p->sampled = !p->end_n || p->steps != p->end_n;
 	walked_secs += now_s() - t0;
 	walked_est += p->steps * p->t_step;
 	release_dir(p->dir);
@@ -2231,7 +2243,7 @@ static void walk_run(struct wpath *p)
 	if (p->recovered)
 		diag("NOTE %s: %s went read-only %u times, first found at the step of N=%lu (after the fault of the step before)",
 		     p->name, p->fs->name, p->recovered, p->recovered_at);
-	mode = p->cut ? ", sampled, cut short by the budget" :
+	mode = p->cut ? ", cut short by the budget" :
 	       p->sampled ? ", sampled" : "";
 	tap(!p->failures, "%s: %lu fault points, %u injected in %u steps%s, %.1f s",
 	    p->name, p->end_n ? p->end_n - 1 : p->probe_points, p->injected,
