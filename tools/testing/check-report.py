@@ -144,6 +144,10 @@ def parse_selftests(output, tally):
             continue
         if prog is None:
             continue
+        m = re.match(r"^# selftest-time: (\S+) (\d+)$", line)
+        if m:
+            print(f"# time: selftest {m.group(1)}: {m.group(2)} s")
+            continue
         m = re.match(r"^# selftest-exit: (\S+) (\d+)$", line)
         if m:
             rc = int(m.group(2))

@@ -21,7 +21,10 @@ cd "$top"
 
 fail() { echo "check: $*"; echo "0 passed, 1 failed"; exit 1; }
 
+phase() { echo "# time: $1: $((SECONDS - phase_start)) s"; phase_start=$SECONDS; }
+phase_start=$SECONDS
 kdir=$(tools/kernel/build.sh debug) || fail "building the kernel failed"
+phase "debug kernel (built or found in the cache)"
 # Rebuild the crate every time, so that its warnings are seen (and counted) every time.
 . tools/kernel/module-dir.sh
 rm -f "$(module_dir "$kdir")/rust/copy_range_main.o"
@@ -33,9 +36,13 @@ tools/kernel/module.sh debug CLIPPY=1 >/dev/null 2>"$cache/module-build.log" || 
 rundir=$cache/last-check
 results=$cache/check-results
 mkdir -p "$results"
+phase "module"
 tools/testing/check-lint.sh "$kdir/source" "$cache/module-build.log" | tee "$results/lint"
+phase "lint"
 tools/testing/check-host.sh "$kdir/source/tools/testing/selftests" | tee "$results/host"
+phase "host tests"
 tools/testing/check-vm.sh "$kdir" "$rundir" | tee "$results/vm-build"
+phase "VM (build of the tests, boot, every test)"
 
 suites=$(grep -rho --include=*.rs 'kunit_tests(\w*)' rust | sed 's/kunit_tests(\(.*\))/\1/')
 args=()

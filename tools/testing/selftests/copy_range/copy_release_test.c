@@ -24,8 +24,7 @@
 #include <sys/socket.h>
 #include <sys/wait.h>
 
-#include "kselftest_harness.h"
-#include "copy_range_helpers.h"
+#include "cr_fixture.h"
 
 /* How long a task may take to die, or a close to finish, in seconds. */
 #define BOUND_S		10
@@ -40,7 +39,7 @@ static void cr_fuse_path(char *buf)
 		n = 0;
 	buf[n] = '\0';
 	slash = strrchr(buf, '/');
-	strcpy(slash ? slash + 1 : buf, "cr_fuse");
+	memcpy(slash ? slash + 1 : buf, "cr_fuse", sizeof("cr_fuse"));
 }
 
 /*
@@ -54,7 +53,7 @@ static pid_t fuse_start(char *mnt, const char *opt, const char *arg,
 	int pipefd[2];
 	pid_t pid;
 
-	strcpy(mnt, "/tmp/cr_fuse.XXXXXX");
+	snprintf(mnt, PATH_MAX, "/tmp/cr_fuse.XXXXXX");
 	if (!mkdtemp(mnt) || pipe2(pipefd, O_CLOEXEC))
 		return -1;
 	cr_fuse_path(prog);
@@ -157,9 +156,10 @@ FIXTURE(stalled) {
 
 FIXTURE_SETUP(stalled)
 {
-	if (!fs_mounted(FS_EXT4, EXT4_SUPER_MAGIC))
-		SKIP(return, "%s is not mounted", FS_EXT4);
-	ASSERT_LE(0, cr_dev());
+	const struct cr_fs ext4 = CR_FS_EXT4;
+
+	if (!cr_need_fs(_metadata, &ext4) || !cr_need_dev(_metadata))
+		return;
 	self->daemon = fuse_start(self->mnt, NULL, NULL, &self->out);
 	ASSERT_LT(0, self->daemon) TH_LOG("cr_fuse did not start");
 	ASSERT_NE(NULL, make_test_dir(FS_EXT4, self->dir));
@@ -261,10 +261,12 @@ static void poke_unix_gc(void)
 
 /*
  * Sends @fd over one end of a new socket pair together with the other end,
- * into that end's own queue, and closes both: a cycle only the garbage
- * collector frees, which it does in a kernel thread, dropping the last
- * references to everything in flight there.  Returns once the collector
- * has freed the cycle (the socket is gone from /proc/net/unix): 0, or -1.
+ * into that end's own queue, and closes both and @fd: a cycle only the
+ * garbage collector frees, which it does in a kernel thread, dropping the
+ * last references to everything in flight there (the caller's descriptor is
+ * closed first, so that the collector's is the last).  Returns once the
+ * collector has freed the cycle (the socket is gone from /proc/net/unix): 0,
+ * or -1.
  */
 static int drop_in_gc_cycle(int fd)
 {
@@ -289,6 +291,7 @@ static int drop_in_gc_cycle(int fd)
 	/* Into sv[1]'s queue, carrying sv[1] itself. */
 	if (sendmsg(sv[0], &msg, 0) != 1)
 		return -1;
+	close(fd);
 	close(sv[1]);
 	close(sv[0]);
 	for (i = 0; i < BOUND_S * 20; i++) {
@@ -318,17 +321,15 @@ TEST_F_TIMEOUT(stalled, job_released_in_a_kernel_thread_does_not_stall_others, 9
 	/* Let the worker block on the server. */
 	usleep(500000);
 	ASSERT_EQ(0, drop_in_gc_cycle(job)) TH_LOG("the cycle was not collected");
-	close(job);
 	/* The delayed fput runs a jiffy later: let it reach the job. */
 	usleep(500000);
 
-	strcpy(tmp, "/tmp/cr_gc.XXXXXX");
+	snprintf(tmp, sizeof(tmp), "/tmp/cr_gc.XXXXXX");
 	ASSERT_NE(NULL, mkdtemp(tmp));
 	ASSERT_EQ(0, mount("cr_gc", tmp, "tmpfs", 0, NULL));
 	fd = open_new(tmp, "f", O_RDWR);
 	ASSERT_LE(0, fd);
 	ASSERT_EQ(0, drop_in_gc_cycle(fd));
-	close(fd);
 	for (i = 0; i < BOUND_S * 10; i++) {
 		ret = umount(tmp);
 		if (!ret || errno != EBUSY)
@@ -457,8 +458,9 @@ FIXTURE_VARIANT_ADD(umount_after_close, sparse) {
 
 FIXTURE_SETUP(umount_after_close)
 {
-	ASSERT_LE(0, cr_dev());
-	strcpy(self->dir, "/tmp/cr_umount.XXXXXX");
+	if (!cr_need_dev(_metadata))
+		return;
+	snprintf(self->dir, sizeof(self->dir), "/tmp/cr_umount.XXXXXX");
 	ASSERT_NE(NULL, mkdtemp(self->dir));
 }
 
@@ -531,8 +533,10 @@ FIXTURE(race) {
 
 FIXTURE_SETUP(race)
 {
-	ASSERT_LE(0, cr_dev());
-	ASSERT_TRUE(fs_mounted(FS_TMPFS, TMPFS_MAGIC));
+	const struct cr_fs tmpfs = CR_FS_TMPFS;
+
+	if (!cr_need_dev(_metadata) || !cr_need_fs(_metadata, &tmpfs))
+		return;
 	ASSERT_NE(NULL, make_test_dir(FS_TMPFS, self->dir));
 }
 
