@@ -103,4 +103,5 @@ clean:
 	rm -f rust/uapi_generated.rs
 	$(MAKE) -C tools/bench clean
 	$(MAKE) -C tools/testing/fuzz clean
+	$(MAKE) -C tools/testing/fault clean
 	$(MAKE) -C tools/testing/selftests/copy_range clean KSFT_DIR=.

@@ -5,8 +5,9 @@
 # builds the selftests, the samples and the library's device tests on the
 # host, then boots the debug kernel in KDIR once: KUnit runs when the module
 # loads, then every selftest program, the crcp tree test, the library's
-# tests and a short fixed-seed fuzz run as root and as nobody, and the
-# module is unloaded.  The run directory (kernel log, TAP)
+# tests, a short fixed-seed fuzz run as root and as nobody, and the fault
+# injection walk (fault_walk) within FAULT_SECONDS, and the module is
+# unloaded.  The run directory (kernel log, TAP)
 # is kept in RUNDIR for check-report.py.  Prints a FAIL line for whatever
 # could not be built; the VM's own results are in RUNDIR.
 
@@ -18,7 +19,8 @@ cd "$top"
 
 ksft=$kdir/source/tools/testing/selftests
 make -s -C tools/testing/selftests/copy_range KSFT_DIR="$ksft" && make -s -C samples/c &&
-	make -s -C tools/testing/fuzz || echo "FAIL - selftests: build"
+	make -s -C tools/testing/fuzz && make -s -C tools/testing/fault ||
+	echo "FAIL - selftests: build"
 cargo build -q --release --manifest-path samples/Cargo.toml ||
 	echo "FAIL - samples: release build"
 # The library's tests against the module (samples/copy_range/tests/device.rs),
@@ -30,13 +32,17 @@ libtest=$(cargo test -q --release --no-run --manifest-path samples/Cargo.toml -p
 	libtest=$top/samples/target/release/deps/device-not-built
 }
 
+# fault_walk keeps to its budget; the VM's time limit grows by as much.
+fault_s=${FAULT_SECONDS:-300}
 echo "check: booting the debug kernel (log: $rundir/console.log)" >&2
-tools/vm/run-vm --kdir "$kdir" --keep "$rundir" --timeout "${CHECK_TIMEOUT:-2400}" -- \
+tools/vm/run-vm --kdir "$kdir" --keep "$rundir" \
+	--timeout "${CHECK_TIMEOUT:-$((2400 + fault_s))}" -- \
 	env SELFTEST_TIMEOUT=600 "$top/tools/testing/run-selftests.sh" \
 	"$top/tools/testing/selftests/copy_range" \
 	-- "$top/tools/testing/vm/crcp_tree_test.sh" "$top/samples/target/release/crcp" \
 	-- "$top/tools/testing/vm/library_test.sh" "$libtest" \
 	-- "$top/tools/testing/fuzz/copy_range_fuzz" --seed 1 --seconds "${FUZZ_SECONDS:-60}" \
 	-- "$top/tools/testing/fuzz/copy_range_fuzz" --seed 2 --seconds "${FUZZ_SECONDS:-60}" \
-		--user nobody >&2
+		--user nobody \
+	-- "$top/tools/testing/fault/fault_walk" --budget "$fault_s" >&2
 echo "check: VM exited with status $?" >&2

@@ -214,6 +214,32 @@ class CheckReportTest(unittest.TestCase):
         self.assertEqual(rc, 1)
         self.assertIn("FAIL - vm: kernel log has no oops/WARN/BUG/KASAN/lockdep report", out)
 
+    def test_injected_allocation_failure_report_passes(self):
+        for first in ("kworker/u8:10: vmalloc error: size 120, align 0x1, vm_struct allocation "
+                      "failed, mode:0xcc0(GFP_KERNEL), nodemask=(null)",
+                      "fault_walk: page allocation failure: order:0, mode:0x40cc0"):
+            console = GOOD_KTAP + f"[  329.40] {first}\n" \
+                "[  329.41] CPU: 1 UID: 0 PID: 197 Comm: kworker/u8:10 Tainted: G O N\n" \
+                "[  329.42] Workqueue: copy_range_jobs run\n" \
+                "[  329.43] Call Trace:\n" \
+                "[  329.44]  <TASK>\n" \
+                "[  329.45]  warn_alloc+0x100/0x110\n"
+            rc, out = report(make_run(console=console))
+            self.assertEqual(rc, 0, out)
+
+    def test_problem_near_an_allocation_failure_still_fails(self):
+        header = "[  9.0] fault_walk: page allocation failure: order:0, mode:0x40cc0\n"
+        for later in ("[  9.1] WARNING: CPU: 0 PID: 1 at fs/remap_range.c:382\n",
+                      "[  9.1] Call Trace:\n[  9.2] Call Trace:\n",
+                      "[  9.1] a\n[  9.2] b\n[  9.3] c\n[  9.4] d\n[  9.5] e\n"
+                      "[  9.6] f\n[  9.7] g\n[  9.8] h\n[  9.9] Call Trace:\n"):
+            rc, out = report(make_run(console=GOOD_KTAP + header + later))
+            self.assertEqual(rc, 1, later)
+
+    def test_call_trace_alone_fails(self):
+        rc, out = report(make_run(console=GOOD_KTAP + "[  7.0] Call Trace:\n"))
+        self.assertEqual(rc, 1)
+
     def test_kasan_and_lockdep_fail(self):
         for line in ("BUG: KASAN: slab-use-after-free in copy_range_job_run",
                      "WARNING: possible circular locking dependency detected",
