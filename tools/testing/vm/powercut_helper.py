@@ -5,17 +5,23 @@
 Python starts slowly there (TCG, KASAN, the root over 9p), so each command does
 all it can in one start.
 
-  prepare SRC REF DST SIZE SEED   write SIZE bytes of a pattern (no zero byte,
-                                  different for every SEED) to SRC and REF,
-                                  fsync SRC; create DST empty; fsync DST and
-                                  the directory: every name is durable
+  prepare [SRC REF DST SIZE SEED]...
+                                  for each group: SIZE bytes of a pattern (no
+                                  zero byte, different for every SEED) to SRC
+                                  and REF, SRC fsynced; DST created empty and
+                                  fsynced; then the directory fsynced: every
+                                  name is durable
   copy SRC DST FLAGS              COPY_RANGE_IOC_COPY from SRC into the existing
                                   DST, the whole file, FLAGS; no fsync.  Writes
                                   "go" to standard output (then closes it) just
                                   before the first call
-  not-garbage REF DST             after a cut without fsync: DST absent, or no
-                                  longer than REF and every byte REF's byte or
-                                  zero; prints what it found
+  after-cut REF1 DST1 REF2 DST2    DST1 (copied and fsynced before the cut)
+                                  must be REF1; DST2 (copied without fsync)
+                                  may be absent, or no longer than REF2 with
+                                  every byte REF2's or zero.  Prints what it
+                                  found in each, one line each; the exit
+                                  status has bit 0 set if DST1 is wrong, bit
+                                  1 if DST2 is
   tree ROOT                       the tree for the crcp rounds
   check-round REF SRC DST [--whole]
                                   SRC must be REF (every name, see below); DST
@@ -58,16 +64,18 @@ def pattern_bytes(size, seed):
     return bytes(data.replace(b"\0", b"\x01"))
 
 
-def cmd_prepare(src, ref, dst, size, seed):
-    data = pattern_bytes(int(size), seed)
-    for p in (src, ref):
-        with open(p, "wb") as f:
-            f.write(data)
-            f.flush()
+def cmd_prepare(*groups):
+    for i in range(0, len(groups), 5):
+        src, ref, dst, size, seed = groups[i:i + 5]
+        data = pattern_bytes(int(size), seed)
+        for p in (src, ref):
+            with open(p, "wb") as f:
+                f.write(data)
+                f.flush()
+                os.fsync(f.fileno())
+        with open(dst, "wb") as f:
             os.fsync(f.fileno())
-    with open(dst, "wb") as f:
-        os.fsync(f.fileno())
-    fsync_path(os.path.dirname(os.path.abspath(dst)))
+        fsync_path(os.path.dirname(os.path.abspath(dst)))
 
 
 def cmd_copy(src, dst, flags):
@@ -91,16 +99,37 @@ def cmd_copy(src, dst, flags):
     return 0 if done == size else 1
 
 
-def cmd_not_garbage(ref, dst):
+def cmd_after_cut(ref1, dst1, ref2, dst2):
+    rc = 0
+    try:
+        with open(ref1, "rb") as r, open(dst1, "rb") as d:
+            want, got = r.read(), d.read()
+        if got == want:
+            print(f"holds the source's {len(want)} bytes")
+        else:
+            rc |= 1
+            print(f"is wrong: {len(got)} bytes, the source has {len(want)}" +
+                  ("" if len(got) != len(want) else
+                   f", first difference at byte {next(i for i, (a, b) in enumerate(zip(got, want)) if a != b)}"))
+    except OSError as e:
+        rc |= 1
+        print(f"is wrong: {e}")
+    if not not_garbage(ref2, dst2):
+        rc |= 2
+    return rc
+
+
+def not_garbage(ref, dst):
+    """Prints what dst holds; False if some byte is neither ref's nor zero."""
     want = open(ref, "rb").read()
     try:
         got = open(dst, "rb").read()
     except FileNotFoundError:
         print("absent")
-        return 0
+        return True
     if len(got) > len(want):
         print(f"garbage: {len(got)} bytes, longer than the source's {len(want)}")
-        return 1
+        return False
     block = 4096
     zeros = 0
     for off in range(0, len(got), block):
@@ -112,7 +141,7 @@ def cmd_not_garbage(ref, dst):
                 continue
             if a != 0:
                 print(f"garbage: byte {off + i} is {a:#04x}, the source's is {b:#04x}")
-                return 1
+                return False
             zeros += 1
     if not got:
         print("empty")
@@ -120,7 +149,7 @@ def cmd_not_garbage(ref, dst):
         print("complete")
     else:
         print(f"partial: {len(got)} of {len(want)} bytes, {zeros} of them zero")
-    return 0
+    return True
 
 
 def cmd_tree(root):
@@ -129,11 +158,11 @@ def cmd_tree(root):
     modes = [0o644, 0o600, 0o755, 0o640, 0o444, 0o700]
     base = 1_650_000_000_000_000_000
     dirs = []
-    for d in range(10):
-        dirs.append((f"{root}/d{d}", 0o750 if d == 7 else 0o755))
+    for d in range(8):
+        dirs.append((f"{root}/d{d}", 0o750 if d == 5 else 0o755))
         os.makedirs(dirs[-1][0])
-        for j in range(30):
-            i = d * 30 + j
+        for j in range(25):
+            i = d * 25 + j
             p = f"{root}/d{d}/f{j:03}"
             size = (i * 7919) % 16384
             unit = hashlib.sha256(f"small {i}".encode()).digest()
@@ -143,7 +172,7 @@ def cmd_tree(root):
             os.utime(p, ns=(base + i * 1_000_003, base + i * 999_999_937))
     dirs.append((f"{root}/big", 0o755))
     os.makedirs(dirs[-1][0])
-    for i, size in enumerate([1 << 20, (2 << 20) + 1234, 3 << 20, (1 << 20) + 4095]):
+    for i, size in enumerate([1 << 20, (2 << 20) + 1234, (1 << 20) + 4095]):
         p = f"{root}/big/b{i}"
         with open(p, "wb") as f:
             f.write(pattern_bytes(size, f"big {i}"))
@@ -256,7 +285,7 @@ def main():
     fn = {
         "prepare": cmd_prepare,
         "copy": cmd_copy,
-        "not-garbage": cmd_not_garbage,
+        "after-cut": cmd_after_cut,
         "tree": cmd_tree,
         "check-round": cmd_check_round,
     }[cmd]
