@@ -17,7 +17,7 @@ KERNEL ?= debug
 KBUILD_ARGS ?=
 
 .PHONY: all deps kernel kernel-debug kernel-plain module module-debug module-plain \
-	vm run check bench clean
+	vm run check bench fuzz clean
 
 all: module
 
@@ -87,7 +87,20 @@ bench: deps
 		--calls $(CACHE)/bench-call-raw.csv \
 		"Machine: $$(nproc) cores, $$(free -g | awk '/Mem:/{print $$2}') GiB; guest: QEMU TCG, 2 vCPUs, 3 GiB, plain kernel $$(basename $$(tools/kernel/build.sh plain)); $$(date -u +%Y-%m-%d)."
 
+# make fuzz SECONDS=600 SEED=7: the ioctl fuzzer on the debug kernel, as
+# root and then as nobody, for as long as asked (TAP; non-zero on a failure).
+SECONDS ?= 300
+SEED := $(or $(SEED),$(shell date +%s))
+fuzz: deps
+	@$(MAKE) -s -C tools/testing/fuzz
+	@kdir=$$(tools/kernel/module.sh debug) && \
+	tools/vm/run-vm --kdir "$$kdir" --timeout $$(( 2 * $(SECONDS) + 1200 )) -- \
+		env SELFTEST_TIMEOUT=$$(( $(SECONDS) + 600 )) $(CURDIR)/tools/testing/run-selftests.sh \
+		-- $(CURDIR)/tools/testing/fuzz/copy_range_fuzz --seed $(SEED) --seconds $(SECONDS) \
+		-- $(CURDIR)/tools/testing/fuzz/copy_range_fuzz --seed $(SEED) --seconds $(SECONDS) --user nobody
+
 clean:
 	rm -f rust/uapi_generated.rs
 	$(MAKE) -C tools/bench clean
+	$(MAKE) -C tools/testing/fuzz clean
 	$(MAKE) -C tools/testing/selftests/copy_range clean KSFT_DIR=.

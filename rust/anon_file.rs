@@ -6,6 +6,7 @@
 //! C header: [`include/linux/anon_inodes.h`](srctree/include/linux/anon_inodes.h). The kernel
 //! crate has no abstraction for anonymous inodes yet; this is the shape of one.
 
+use crate::helpers;
 use core::{
     marker::PhantomData,
     ptr::NonNull, //
@@ -17,8 +18,7 @@ use kernel::{
         c_int,
         c_long,
         c_uint,
-        c_ulong,
-        c_void, //
+        c_ulong, //
     },
     fs::{
         file::FileDescriptorReservation,
@@ -38,18 +38,6 @@ use kernel::{
         UserSliceWriter, //
     },
 };
-
-// Only pointers to these structures cross the boundary (see `vfs.rs`).
-#[allow(improper_ctypes)]
-extern "C" {
-    // `include/linux/anon_inodes.h`, which the generated bindings do not include.
-    fn anon_inode_getfile(
-        name: *const u8,
-        fops: *const bindings::file_operations,
-        priv_: *mut c_void,
-        flags: c_int,
-    ) -> *mut bindings::file;
-}
 
 /// The operations of an anonymous file whose private data is an `Arc<Self>`.
 pub(crate) trait AnonFile: Send + Sync + Sized + 'static {
@@ -171,7 +159,7 @@ pub(crate) fn install<T: AnonFile>(data: Arc<T>, start: impl FnOnce(Arc<T>)) -> 
     // SAFETY: `NAME` is NUL-terminated and static, the vtable is static, and the file takes
     // over the reference in `private`.
     let raw = unsafe {
-        anon_inode_getfile(
+        helpers::anon_inode_getfile(
             T::NAME.as_char_ptr(),
             VTable::<T>::fops(),
             private,

@@ -2,29 +2,30 @@
 
 //! One `copy_range` call, from the ioctl's arguments to the bytes copied: the checks, in the
 //! order `copy_file_range(2)` makes them so that the same inputs get the same errno, then the
-//! implementation the destination's filesystem selects.
+//! sharing policy ([`crate::policy`]) on the implementation the destination's filesystem
+//! selects ([`crate::ops`]).
 
 use kernel::prelude::*;
 
 use crate::{
-    data_copy::{
-        copy_data,
-        CopyControl,
-        Progress, //
-    },
     ops::{
         select,
-        Request, //
+        CopyRangeOps,
+        Range, //
     },
+    policy,
+    progress::CopyControl,
     range::{
         cap_per_call,
         check_wrap,
         clamp_to_eof,
+        ends_at_eof_past_dst_eof,
         ranges_overlap,
         sharable_as_whole,
         SharePolicy, //
     },
     vfs::{
+        notify_copied,
         verify_area,
         write_check_limits,
         CopyFile,
@@ -32,14 +33,17 @@ use crate::{
     },
 };
 
-/// The two files of a copy, looked up in the caller's descriptor table, and its policy.
+/// The two files of a copy, looked up in the caller's descriptor table, its policy and the
+/// implementation that serves it.
 pub(crate) struct Files {
-    /// The source.
+    /// The file to read, open for reading (checked per range).
     pub(crate) src: CopyFile,
-    /// The destination.
+    /// The file to write, open for writing and without `O_APPEND` (checked per range).
     pub(crate) dst: CopyFile,
-    /// The sharing policy.
+    /// What may happen to extents, from the call's flags.
     pub(crate) policy: SharePolicy,
+    /// The implementation, selected once for the pair.
+    ops: &'static dyn CopyRangeOps,
 }
 
 impl Files {
@@ -49,7 +53,13 @@ impl Files {
         let src = CopyFile::from_fd(src_fd)?;
         let dst = CopyFile::from_fd(dst_fd)?;
         let policy = SharePolicy::from_flags(flags)?;
-        Ok(Self { src, dst, policy })
+        let ops = select(&src, &dst);
+        Ok(Self {
+            src,
+            dst,
+            policy,
+            ops,
+        })
     }
 
     /// Checks one range without copying (see [`check`]). Returns the bytes a copy would cover:
@@ -72,38 +82,20 @@ impl Files {
             return Ok(0);
         }
         let (src, dst) = (&self.src, &self.dst);
-        let count = cap_per_call(checked.to_copy, dst.block_size());
-        let ops = select(src, dst);
-        let progress = match self.policy {
-            SharePolicy::Forbid => copy_data(src, src_off, dst, dst_off, count, ctl),
-            policy => {
-                let req = Request {
-                    src,
-                    dst,
-                    src_off,
-                    dst_off,
-                    count,
-                    ends_at_eof_past_dst_eof: src_off + count as i64 == src.size()
-                        && dst_off + count as i64 >= dst.size(),
-                };
-                if policy == SharePolicy::Allow {
-                    ops.copy_allowing_sharing(&req, ctl)
-                } else {
-                    match ops.share(&req, src_off, dst_off, count) {
-                        Ok(n) => Progress {
-                            done: n,
-                            shared: n,
-                            ..Progress::default()
-                        },
-                        Err(e) => Progress {
-                            error: Some(e),
-                            ..Progress::default()
-                        },
-                    }
-                }
-            }
+        let range = Range {
+            src,
+            dst,
+            src_off,
+            dst_off,
+            len: cap_per_call(checked.to_copy, dst.block_size()),
         };
-        ops.stats().record(&progress);
+        let at_eof = ends_at_eof_past_dst_eof(src_off, dst_off, range.len, src.size(), dst.size());
+        let progress = policy::copy(self.ops, self.policy, &range, at_eof, ctl);
+        self.ops.stats().record(&progress);
+        // Clones and a filesystem's own copies notify through the VFS calls that made them.
+        if progress.copied() > 0 {
+            notify_copied(src, dst, progress.copied());
+        }
         progress.into_result()
     }
 }
@@ -121,8 +113,11 @@ struct Checked {
 ///
 /// - copies across filesystems are allowed, except under `COPY_RANGE_SHARE_REQUIRE` (`EXDEV`);
 /// - a file on a pseudo filesystem (procfs, sysfs...) is `EINVAL`, never a 0-byte success;
+/// - overlapping ranges of the same data are `EINVAL` also through two superblocks (an
+///   overlayfs file and the file below it);
 /// - under `COPY_RANGE_SHARE_REQUIRE`, a filesystem that cannot share is `EOPNOTSUPP`, even for
-///   a length of 0, so that callers can probe.
+///   a length of 0, so that callers can probe, and a range it could not share whole is `EINVAL`
+///   before anything is copied.
 fn check(files: &Files, src_off: i64, dst_off: i64, len: u64) -> Result<Checked> {
     let (src, dst) = (&files.src, &files.dst);
     // generic_file_rw_checks()
@@ -153,29 +148,20 @@ fn check(files: &Files, src_off: i64, dst_off: i64, len: u64) -> Result<Checked>
     if to_copy > 0 {
         write_check_limits(dst, dst_off, &mut to_copy)?;
     }
-    if src.same_inode(dst) && ranges_overlap(src_off, dst_off, to_copy) {
+    if ranges_overlap(src_off, dst_off, to_copy) && src.same_data(dst) {
         return Err(EINVAL);
     }
     verify_area(src, false, src_off, to_copy)?;
     verify_area(dst, true, dst_off, to_copy)?;
     if files.policy == SharePolicy::Require {
-        select(src, dst).can_share(src, dst)?;
+        files.ops.can_share(src, dst)?;
         // The filesystem would refuse an unaligned range too, but only once the copy runs:
         // a job or a vector must fail here, before anything is copied.
-        let ends_at_eof_past_dst_eof = src_off.wrapping_add(to_copy as i64) == src.size()
-            && dst_off.wrapping_add(to_copy as i64) >= dst.size();
-        // Stacked filesystems (overlayfs) have no block size of their own: the filesystem
-        // below decides, when the copy runs.
+        let at_eof = ends_at_eof_past_dst_eof(src_off, dst_off, to_copy, src.size(), dst.size());
         let block = dst.block_size();
         if to_copy > 0
             && block > 0
-            && !sharable_as_whole(
-                src_off as u64,
-                dst_off as u64,
-                to_copy,
-                block,
-                ends_at_eof_past_dst_eof,
-            )
+            && !sharable_as_whole(src_off as u64, dst_off as u64, to_copy, block, at_eof)
         {
             return Err(EINVAL);
         }

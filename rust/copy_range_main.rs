@@ -8,9 +8,19 @@
 //! `/dev/copy_range`; the ABI is in `include/uapi/linux/copy_range.h`, the design and its reasons
 //! in `Documentation/`.
 //!
-//! Layout: [`uapi`] the ABI, [`copy`] one call's checks and dispatch, [`ops`] the table of
-//! per-filesystem implementations, [`data_copy`] the in-kernel data copy, [`range`] the pure
-//! arithmetic, [`vfs`] the only raw VFS calls, [`stats`] the debugfs counters.
+//! Layout, from the ioctls down:
+//!
+//! - [`uapi`]: the ABI, generated from the C header.
+//! - [`copy`]: one call's files and checks; [`vec`]: vectors of ranges; [`job`]: asynchronous
+//!   copies, with [`job_queue`] (where they run), [`job_limit`] (how many) and [`submitter`]
+//!   (whose credentials and limits they copy with); [`anon_file`]: the job descriptors.
+//! - [`policy`]: the sharing policy, decided in one place; [`ops`]: what each filesystem can do
+//!   (one implementation per file under `ops/`); [`data_copy`]: the in-kernel data copy.
+//! - Shared vocabulary: [`progress`] (how far a copy got, how its caller steers it), [`range`]
+//!   (pure arithmetic and the chunk sizes, under KUnit), [`stats`] (the debugfs counters).
+//! - The only raw kernel calls: [`vfs`] (files), [`completion`] (a killable wait),
+//!   [`misc_mode`] (the device node's mode), [`helpers`] (bindgen output for the C helpers in
+//!   `helpers.c`).
 
 use kernel::{
     debugfs,
@@ -28,13 +38,17 @@ use kernel::{
 };
 
 mod anon_file;
+mod completion;
 mod copy;
 mod data_copy;
+mod helpers;
 mod job;
 mod job_limit;
 mod job_queue;
 mod misc_mode;
 mod ops;
+mod policy;
+mod progress;
 mod range;
 mod stats;
 mod submitter;
@@ -53,7 +67,11 @@ module! {
     params: {
         max_jobs_per_user: u32 {
             default: 64,
-            description: "Asynchronous copies one user may have in flight (EAGAIN past it)",
+            description: "Asynchronous copies one user may have in flight, counted across user namespaces (EAGAIN past it)",
+        },
+        max_jobs: u32 {
+            default: 256,
+            description: "Asynchronous copies in flight in all (EAGAIN past it; at most 1024)",
         },
     },
 }
@@ -62,40 +80,36 @@ module! {
 /// the file descriptors it names, as for a syscall.
 const DEVICE_MODE: u16 = 0o666;
 
-/// The module. Fields drop in order: the device goes first, so that no new call starts, then
-/// the job queue, which waits for every worker to return.
+/// The module. Fields drop in declaration order: the device goes first, so that no new call
+/// starts, then the job queue, which waits for every worker to return, then the counters' file
+/// and its directory.
+#[pin_data]
 struct CopyRangeModule {
     /// `/dev/copy_range`.
-    _misc: Pin<KBox<MiscDeviceWithMode<CopyRangeDevice>>>,
-    /// Where jobs run.
+    #[pin]
+    _misc: MiscDeviceWithMode<CopyRangeDevice>,
+    /// The workqueue jobs run on.
     _jobs: job_queue::JobQueue,
     /// `/sys/kernel/debug/copy_range/stats`.
-    _stats: Pin<KBox<debugfs::File<stats::StatsTable>>>,
+    #[pin]
+    _stats: debugfs::File<ops::StatsTable>,
     /// `/sys/kernel/debug/copy_range/`.
     _debugfs: debugfs::Dir,
 }
 
-impl kernel::Module for CopyRangeModule {
-    fn init(_module: &'static ThisModule) -> Result<Self> {
+impl kernel::InPlaceModule for CopyRangeModule {
+    fn init(_module: &'static ThisModule) -> impl PinInit<Self, Error> {
         job_limit::init();
-        let jobs = job_queue::JobQueue::new()?;
         let debugfs = debugfs::Dir::new(c"copy_range");
-        let stats = KBox::pin_init(
-            debugfs.read_only_file(c"stats", stats::StatsTable),
-            GFP_KERNEL,
-        )?;
         let options = MiscDeviceOptions {
             name: c"copy_range",
         };
-        let misc = KBox::pin_init(
-            MiscDeviceWithMode::register(options, DEVICE_MODE),
-            GFP_KERNEL,
-        )?;
-        Ok(Self {
-            _misc: misc,
-            _jobs: jobs,
-            _stats: stats,
+        try_pin_init!(Self {
+            // Before the device: an ioctl may submit a job as soon as it exists.
+            _jobs: job_queue::JobQueue::new()?,
+            _stats <- debugfs.read_only_file(c"stats", ops::StatsTable),
             _debugfs: debugfs,
+            _misc <- MiscDeviceWithMode::register(options, DEVICE_MODE),
         })
     }
 }
@@ -131,7 +145,7 @@ fn ioctl_copy(arg: UserPtr) -> Result<isize> {
     let files = copy::Files::from_fds(args.src_fd, args.dst_fd, args.flags)?;
     // `loff_t`, as `copy_file_range(2)` reads its offsets.
     let (src_off, dst_off) = (args.src_off as i64, args.dst_off as i64);
-    let copied = files.copy(src_off, dst_off, args.len, &data_copy::Interruptible)?;
+    let copied = files.copy(src_off, dst_off, args.len, &progress::Interruptible)?;
     // Only `copied` is written back: the other fields are the caller's and stay as they are.
     let field = arg.wrapping_byte_add(core::mem::offset_of!(uapi::CopyRangeArgs, copied));
     // As for copy_file_range(2), a fault here after data was copied is still EFAULT.
@@ -142,24 +156,15 @@ fn ioctl_copy(arg: UserPtr) -> Result<isize> {
     Ok(copied as isize)
 }
 
-/// `COPY_RANGE_IOC_SUBMIT`: checks as `COPY_RANGE_IOC_COPY` does, then starts a job.
+/// `COPY_RANGE_IOC_SUBMIT`: checks as `COPY_RANGE_IOC_COPY` does, then starts a job: a
+/// `SUBMITV` of one segment.
 fn ioctl_submit(arg: UserPtr) -> Result<isize> {
     let size = core::mem::size_of::<uapi::CopyRangeArgs>();
     let args: uapi::CopyRangeArgs = UserSlice::new(arg, size).reader().read()?;
     let files = copy::Files::from_fds(args.src_fd, args.dst_fd, args.flags)?;
     let (src_off, dst_off) = (args.src_off as i64, args.dst_off as i64);
-    let to_eof = files.check(src_off, dst_off, args.len)?;
-    let mut segments = KVec::with_capacity(1, GFP_KERNEL)?;
-    segments.push(
-        job::Segment {
-            src_off,
-            dst_off,
-            len: args.len,
-            to_eof,
-        },
-        GFP_KERNEL,
-    )?;
-    job::Job::submit(files, segments, to_eof)
+    let req = vec::VecRequest::one(files, src_off, dst_off, args.len)?;
+    job::Job::submit(req.files, req.segments, req.total)
 }
 
 /// `COPY_RANGE_IOC_COPYV`: a synchronous vector copy.
@@ -168,7 +173,7 @@ fn ioctl_copyv(arg: UserPtr) -> Result<isize> {
     let (mut reader, mut writer) = UserSlice::new(arg, size).reader_writer();
     let mut args: uapi::CopyRangeVec = reader.read()?;
     let req = vec::VecRequest::from_user(&args)?;
-    let (done_segs, copied, error) = req.copy(&data_copy::Interruptible);
+    let (done_segs, copied, error) = req.copy(&progress::Interruptible);
     if let (0, Some(e)) = (copied, error) {
         return Err(e);
     }

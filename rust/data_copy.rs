@@ -3,113 +3,38 @@
 //! The generic implementation's engine: a data copy inside the kernel, through the page cache
 //! with `do_splice_direct()`, in bounded chunks, that keeps the source's holes.
 //!
-//! Every implementation falls back to it for what cannot be shared.
-
-use kernel::prelude::*;
+//! Every policy falls back to it for what is not shared or done by the filesystem.
 
 use crate::{
+    ops::Range,
+    progress::{
+        CopyControl,
+        Progress, //
+    },
     range::{
         may_keep_a_hole,
         next_chunk, //
     },
     vfs::{
         splice_copy,
-        CopyFile,
         HoleFinder, //
     },
 };
 
-/// Lets the caller of a copy stop it between chunks and watch it progress.
-pub(crate) trait CopyControl {
-    /// Called before every chunk but the first: an error stops the copy (`EINTR` for a pending
-    /// signal, `ECANCELED` for a cancelled job).
-    fn keep_going(&self) -> Result;
-
-    /// Called with the bytes completed so far, each time that number grows.
-    fn progress(&self, _done: u64) {}
-}
-
-/// The control of a piece of a larger copy that starts `base` bytes into it: progress is
-/// reported to the outer control counted from the start of the whole copy.
-pub(crate) struct Offset<'a> {
-    /// The control of the whole copy.
-    pub(crate) outer: &'a dyn CopyControl,
-    /// Bytes of the whole copy before this piece.
-    pub(crate) base: u64,
-}
-
-impl CopyControl for Offset<'_> {
-    fn keep_going(&self) -> Result {
-        self.outer.keep_going()
-    }
-
-    fn progress(&self, done: u64) {
-        self.outer.progress(self.base + done);
-    }
-}
-
-/// A synchronous copy on behalf of the calling task: stops when a signal is pending.
-pub(crate) struct Interruptible;
-
-impl CopyControl for Interruptible {
-    fn keep_going(&self) -> Result {
-        if crate::vfs::signal_pending() {
-            Err(EINTR)
-        } else {
-            Ok(())
-        }
-    }
-}
-
-/// How far a copy got.
-///
-/// `done` counts bytes whose final contents are in the destination: data written, and holes
-/// left in place that the destination's size covers. It is exact after an interruption or an
-/// error, which is what a caller resumes from.
-#[derive(Clone, Copy, Debug, Default)]
-pub(crate) struct Progress {
-    /// Bytes of the range completed, from its start.
-    pub(crate) done: u64,
-    /// Of those, bytes that share extents with the source.
-    pub(crate) shared: u64,
-    /// Of those, bytes the filesystem's own `->copy_file_range` did (sharing or not).
-    pub(crate) offloaded: u64,
-    /// Why the copy stopped before the end, if it did.
-    pub(crate) error: Option<Error>,
-}
-
-impl Progress {
-    /// The result a caller sees: the count if anything was done, else the error (or 0).
-    pub(crate) fn into_result(self) -> Result<u64> {
-        match (self.done, self.error) {
-            (0, Some(e)) => Err(e),
-            (done, _) => Ok(done),
-        }
-    }
-
-    /// Adds the progress of a later piece of the same range.
-    pub(crate) fn extend(&mut self, next: Progress) {
-        self.done += next.done;
-        self.shared += next.shared;
-        self.offloaded += next.offloaded;
-        self.error = next.error;
-    }
-}
-
-/// Copies `count` bytes from `src` at `src_off` to `dst` at `dst_off`.
+/// Copies `range` as data.
 ///
 /// Where the destination range lies past the destination's end of file, holes of the source
 /// are skipped and stay holes; below it, every byte is written, zeros included, since the old
 /// contents must go. A range that ends in a hole gets its last byte written so that the
 /// destination's size covers it.
-pub(crate) fn copy_data(
-    src: &CopyFile,
-    src_off: i64,
-    dst: &CopyFile,
-    dst_off: i64,
-    count: u64,
-    ctl: &dyn CopyControl,
-) -> Progress {
+pub(crate) fn copy_data(range: &Range<'_>, ctl: &dyn CopyControl) -> Progress {
+    let Range {
+        src,
+        dst,
+        src_off,
+        dst_off,
+        len: count,
+    } = *range;
     let mut progress = Progress::default();
     let dst_eof = dst.size();
     // `count` is at most `MAX_RW_COUNT` and the offsets were checked not to wrap.

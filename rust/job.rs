@@ -1,21 +1,44 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! Asynchronous copies: a job per `COPY_RANGE_IOC_SUBMIT`, run by a worker, with a file
-//! descriptor as its cookie.
+//! Asynchronous copies: a job per `COPY_RANGE_IOC_SUBMIT`/`SUBMITV`, run by a worker in bounded
+//! steps, with a file descriptor as its cookie.
 //!
 //! The descriptor answers `read(2)` and `COPY_RANGE_JOB_IOC_STATUS` with the status, `poll(2)`
 //! with `POLLIN` once the job has ended, `COPY_RANGE_JOB_IOC_WAIT` by blocking until then, and
-//! `COPY_RANGE_JOB_IOC_CANCEL` by asking the job to stop at the next chunk. Closing it cancels
-//! a running job and waits for the worker to let go of the files (a queued job is simply
-//! dropped), and releases the files itself, so no job outlives its descriptor and the files are
-//! closed by the task that closed the descriptor. The descriptor pins the module.
+//! `COPY_RANGE_JOB_IOC_CANCEL` by asking the job to stop at the next chunk.
 //!
 //! All checks happen at submit time, in the submitter's context; the worker copies with the
 //! submitter's credentials and stops with `EFBIG` where the submitter's `RLIMIT_FSIZE` would have
 //! stopped a synchronous copy.
+//!
+//! # Steps
+//!
+//! A job is a work item that copies at most [`JOB_STEP`] bytes per run and queues itself again
+//! while there is more to do. So a worker is never held longer than one step, jobs take turns,
+//! and the freezer, which waits for the running work items of a freezable queue, waits for one
+//! step (see `job_queue.rs`).
+//!
+//! # Ending and closing
+//!
+//! When a job ends, its worker closes the files and frees the segments before anybody can see
+//! that it has ended: an ended job holds nothing but its status, and a `close()` or `umount`
+//! after `WAIT` returns finds the files closed.
+//!
+//! Closing the descriptor (the last reference to it) cancels the job:
+//! - a job waiting on the queue is taken off it and its files are closed there and then;
+//! - for a step in progress, a user task waits for the worker to end the job, killably: a task
+//!   that is killed stops waiting, and the worker closes the files at the end of its step
+//!   instead. A task that is exiting does not wait at all: it closes its descriptors after its
+//!   `SIGKILL` was dequeued, so a killable wait would not end on it;
+//! - a kernel thread never waits: the last reference to a descriptor can be dropped by one
+//!   (`delayed_fput`, the garbage collection of descriptors in flight over a unix socket), and a
+//!   wait there would stall every other file closed that way. The worker closes the files.
+//!
+//! The descriptor pins the module; a job whose descriptor is gone may still finish its step,
+//! which unloading waits for (`job_queue.rs`).
 
 use kernel::{
-    alloc::KVec,
+    alloc::KVVec,
     fs::File,
     new_mutex, new_work,
     prelude::*,
@@ -32,7 +55,6 @@ use kernel::{
         ArcBorrow,
         Mutex, //
     },
-    task::Kuid,
     uaccess::{
         UserPtr,
         UserSlice,
@@ -49,9 +71,12 @@ use crate::{
         self,
         AnonFile, //
     },
+    completion::KillableCompletion,
     copy::Files,
-    data_copy::CopyControl,
-    job_limit,
+    job_limit::JobSlot,
+    job_queue,
+    progress::CopyControl,
+    range::JOB_STEP,
     submitter::Submitter,
     uapi::{
         CopyRangeStatus,
@@ -63,72 +88,104 @@ use crate::{
         COPY_RANGE_JOB_IOC_WAIT,
         COPY_RANGE_JOB_RUNNING, //
     },
+    vec::Segment,
+    vfs,
 };
 
-/// One range of a job, as submitted (offsets as `loff_t`).
-#[derive(Clone, Copy)]
-pub(crate) struct Segment {
-    /// Offset in the source.
-    pub(crate) src_off: i64,
-    /// Offset in the destination.
-    pub(crate) dst_off: i64,
-    /// Bytes requested.
-    pub(crate) len: u64,
-    /// Bytes requested, clamped to the source's end of file when the range was checked: a job
-    /// copies no more than this, even from a source that grows meanwhile.
-    pub(crate) to_eof: u64,
-}
-
-/// Bytes a job hands to one call of the copy: bounds how long a cancel waits when the whole
-/// call is one clone, which has no chunk boundaries of its own. A multiple of every block size.
-const JOB_STEP: u64 = 64 << 20;
-
-/// How a job ended, or that it has not.
+/// How a job ended.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Outcome {
-    /// Waiting for a worker: not touching the files yet.
-    Queued,
-    /// Copying.
-    Running,
     /// Copied everything (up to the source's end of file).
     Done,
     /// Stopped by an error.
     Failed(Error),
-    /// Stopped by a cancel.
+    /// Stopped by a cancel, or by closing the descriptor.
     Cancelled,
+}
+
+/// Where a job stands.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum State {
+    /// Its work item is on the queue: waiting for its first step or its next.
+    Queued,
+    /// A worker is running a step.
+    Running,
+    /// It has ended, and its files are closed.
+    Ended(Outcome),
+}
+
+/// What a job works on: dropped, which closes the files, when the job ends.
+struct Todo {
+    /// The files and the policy.
+    files: Files,
+    /// The ranges to copy, in order.
+    segments: KVVec<Segment>,
+    /// The segment being copied.
+    seg: usize,
+    /// Bytes of it copied.
+    done: u64,
+}
+
+impl Todo {
+    /// Moves past segments that are complete. Returns `false` when nothing is left: every
+    /// segment is done, or one was cut short by the source's end of file, which ends the vector
+    /// as it ends a `COPYV`.
+    fn advance(&mut self) -> bool {
+        while let Some(seg) = self.segments.get(self.seg) {
+            if self.done < seg.to_eof {
+                return true;
+            }
+            if seg.to_eof < seg.len {
+                return false;
+            }
+            self.seg += 1;
+            self.done = 0;
+        }
+        false
+    }
+}
+
+/// The state a job's operations share.
+struct Inner {
+    /// Where the job stands.
+    state: State,
+    /// The work, while the job is queued; the worker holds it during a step. `None` once ended.
+    todo: Option<Todo>,
+    /// The submitter's in-flight slot, given back when the job ends.
+    slot: Option<JobSlot>,
 }
 
 /// A job.
 ///
 /// # Invariants
 ///
-/// `copied` only grows while `outcome` is `Running`, and never changes afterwards.
-#[pin_data(PinnedDrop)]
+/// - `copied` only grows, and only while the job has not ended.
+/// - `stopped` is completed exactly when `inner.state` becomes `Ended`, after the files were
+///   dropped.
+///
+/// Lock order: `inner`, then the limits' table (`job_limit.rs`), which a slot takes when it is
+/// given back.
+#[pin_data]
 pub(crate) struct Job {
-    /// The files and the policy. The worker takes them while it copies and puts them back;
-    /// `release` drops them, in the task that closes the descriptor.
+    /// The state, the work and the slot.
     #[pin]
-    files: Mutex<Option<Files>>,
-    /// The ranges to copy, in order.
-    segments: KVec<Segment>,
+    inner: Mutex<Inner>,
     /// Credentials and file-size limit to copy with.
     submitter: Submitter,
-    /// Whose in-flight count this job holds a slot of; cleared when the slot is given back.
-    slot: Atomic<bool>,
-    /// The user the slot belongs to.
-    uid: Kuid,
     /// Bytes requested, after clamping to the source's end of file at submit time.
     total: u64,
-    /// Bytes copied so far.
+    /// Bytes copied so far. An atomic rather than part of `inner`, because the copy publishes
+    /// it from inside a step, between chunks, where the worker holds no lock.
     copied: Atomic<u64>,
-    /// Set by a cancel, or by closing the descriptor; read by the worker between chunks.
+    /// Set by a cancel or a close; read by the worker between chunks, like `copied` outside
+    /// `inner`.
     cancel: Atomic<bool>,
-    /// How the job ended.
-    #[pin]
-    outcome: Mutex<Outcome>,
-    /// Notified when `outcome` leaves `Running`; `WAIT` and `poll` wait on it. Boxed, so that
-    /// dropping a job frees it after an RCU grace period instead of waiting for one.
+    /// Notified when the job ends; `WAIT` and `poll` wait on it. Boxed, so that dropping a job
+    /// frees it after an RCU grace period instead of waiting for one.
     ended: PollCondVarBox,
+    /// Completed when the job ends: what a closing task waits for, killably.
+    #[pin]
+    stopped: KillableCompletion,
     /// The worker's work item.
     #[pin]
     work: Work<Job>,
@@ -138,31 +195,56 @@ kernel::impl_has_work! {
     impl HasWork<Self> for Job { self.work }
 }
 
+/// What one step leads to.
+enum Step {
+    /// More to copy: queue the next step.
+    More,
+    /// The job is over.
+    End(Outcome),
+}
+
 impl WorkItem for Job {
     type Pointer = Arc<Job>;
 
     fn run(this: Arc<Job>) {
-        // A job cancelled while queued was ended by `release`: leave the files alone.
-        let files = {
-            let mut outcome = this.outcome.lock();
-            if *outcome != Outcome::Queued {
+        let mut todo = {
+            let mut inner = this.inner.lock();
+            if inner.state != State::Queued {
+                // Ended by its release while this run was starting.
                 return;
             }
-            *outcome = Outcome::Running;
-            this.files.lock().take()
+            inner.state = State::Running;
+            match inner.todo.take() {
+                Some(todo) => todo,
+                None => {
+                    drop(inner);
+                    return this.end(None, Outcome::Failed(EBADF));
+                }
+            }
         };
-        let Some(files) = files else {
-            return this.finish(Outcome::Failed(EBADF));
-        };
-        let outcome = this.submitter.with_creds(|| this.copy_all(&files));
-        *this.files.lock() = Some(files);
-        this.finish(outcome);
+        let step = this.submitter.with_creds(|| this.step(&mut todo));
+        match step {
+            Step::More => {
+                {
+                    let mut inner = this.inner.lock();
+                    inner.todo = Some(todo);
+                    inner.state = State::Queued;
+                }
+                // This item has just run, so it is not pending and queueing cannot fail; if it
+                // did, ending the job beats a descriptor that waits forever.
+                if let Err(this) = job_queue::queue().enqueue(this) {
+                    let todo = this.inner.lock().todo.take();
+                    this.end(todo, Outcome::Failed(EBUSY));
+                }
+            }
+            Step::End(outcome) => this.end(Some(todo), outcome),
+        }
     }
 }
 
 /// A job's view of its own chunk loop: stop on cancel, publish progress.
 struct JobControl<'a> {
-    /// The job.
+    /// The job whose chunk loop this steers.
     job: &'a Job,
     /// Bytes the job had copied before the current call.
     base: u64,
@@ -184,118 +266,125 @@ impl CopyControl for JobControl<'_> {
 
 impl Job {
     /// Checks are done: creates the job, takes one of the submitter's in-flight slots
-    /// (`EAGAIN` when none is left), and returns its descriptor with the worker started.
-    pub(crate) fn submit(files: Files, segments: KVec<Segment>, total: u64) -> Result<isize> {
+    /// (`EAGAIN` when none is left), and returns its descriptor with its first step queued.
+    pub(crate) fn submit(files: Files, segments: KVVec<Segment>, total: u64) -> Result<isize> {
         let submitter = Submitter::current();
-        let uid = submitter.euid();
-        job_limit::acquire(uid)?;
-        let ended =
-            match PollCondVarBox::new(c"copy_range_job::ended", kernel::static_lock_class!()) {
-                Ok(ended) => ended,
-                Err(e) => {
-                    job_limit::release(uid);
-                    return Err(e.into());
-                }
-            };
+        let slot = JobSlot::acquire(submitter.cred())?;
+        let ended = PollCondVarBox::new(c"copy_range_job::ended", kernel::static_lock_class!())?;
+        let todo = Todo {
+            files,
+            segments,
+            seg: 0,
+            done: 0,
+        };
+        // Charged to the submitter's memory cgroup, as the descriptor's file is: a job that has
+        // ended still holds this until its descriptor is closed.
         let job = Arc::pin_init(
             try_pin_init!(Self {
-                files <- new_mutex!(Some(files), "copy_range_job::files"),
-                segments,
+                inner <- new_mutex!(
+                    Inner {
+                        state: State::Queued,
+                        todo: Some(todo),
+                        slot: Some(slot),
+                    },
+                    "copy_range_job::inner"
+                ),
                 submitter,
-                slot: Atomic::new(true),
-                uid,
                 total,
                 copied: Atomic::new(0),
                 cancel: Atomic::new(false),
-                outcome <- new_mutex!(Outcome::Queued, "copy_range_job::outcome"),
                 ended,
+                stopped <- KillableCompletion::new(),
                 work <- new_work!("copy_range_job::work"),
             }),
-            GFP_KERNEL,
-        );
-        let job = match job {
-            Ok(job) => job,
-            Err(e) => {
-                job_limit::release(uid);
-                return Err(e);
-            }
-        };
+            GFP_KERNEL_ACCOUNT,
+        )?;
         let fd = anon_file::install(job, |job| {
-            if let Err(job) = crate::job_queue::queue().enqueue(job) {
+            if let Err(job) = job_queue::queue().enqueue(job) {
                 // Impossible for a new work item; if it happened, end the job rather than
                 // leave a descriptor that waits forever.
-                job.finish(Outcome::Failed(EBUSY));
+                let todo = job.inner.lock().todo.take();
+                job.end(todo, Outcome::Failed(EBUSY));
             }
         })?;
         Ok(fd as isize)
     }
 
-    /// Copies every segment; returns how it ended. Runs in the worker.
-    fn copy_all(&self, files: &Files) -> Outcome {
+    /// Copies up to [`JOB_STEP`] bytes, from where the last step stopped. Runs in the worker,
+    /// with the submitter's credentials.
+    fn step(&self, todo: &mut Todo) -> Step {
         let limit = self.submitter.fsize_limit;
-        for seg in self.segments.iter() {
-            let mut done = 0u64;
-            while done < seg.to_eof {
-                if self.cancel.load(Relaxed) {
-                    return Outcome::Cancelled;
-                }
-                // The submitter's RLIMIT_FSIZE, as generic_write_check_limits() applies it to
-                // a synchronous copy (no SIGXFSZ: the submitter may be gone).
-                let pos = (seg.dst_off as u64).saturating_add(done);
-                if pos >= limit {
-                    return Outcome::Failed(EFBIG);
-                }
-                let len = (seg.to_eof - done).min(limit - pos).min(JOB_STEP);
-                let ctl = JobControl {
-                    job: self,
-                    base: self.copied.load(Relaxed),
-                };
-                let at = done as i64;
-                match files.copy(seg.src_off + at, seg.dst_off + at, len, &ctl) {
-                    // The source ends earlier than at submit time.
-                    Ok(0) => return Outcome::Done,
-                    Ok(n) => {
-                        done += n;
-                        self.copied.store(ctl.base + n, Relaxed);
-                    }
-                    Err(e) if e == ECANCELED => return Outcome::Cancelled,
-                    Err(e) => return Outcome::Failed(e),
-                }
+        let mut budget = JOB_STEP;
+        while budget > 0 {
+            if self.cancel.load(Relaxed) {
+                return Step::End(Outcome::Cancelled);
             }
-            // A segment cut short by the source's end of file ends the vector, as for COPYV.
-            if seg.to_eof < seg.len {
-                return Outcome::Done;
+            if !todo.advance() {
+                return Step::End(Outcome::Done);
+            }
+            let seg = todo.segments[todo.seg];
+            // The submitter's RLIMIT_FSIZE, as generic_write_check_limits() applies it to
+            // a synchronous copy (no SIGXFSZ: the submitter may be gone).
+            let pos = (seg.dst_off as u64).saturating_add(todo.done);
+            if pos >= limit {
+                return Step::End(Outcome::Failed(EFBIG));
+            }
+            let len = (seg.to_eof - todo.done).min(limit - pos).min(budget);
+            let ctl = JobControl {
+                job: self,
+                base: self.copied.load(Relaxed),
+            };
+            let at = todo.done as i64;
+            match todo
+                .files
+                .copy(seg.src_off + at, seg.dst_off + at, len, &ctl)
+            {
+                // The source ends earlier than at submit time.
+                Ok(0) => return Step::End(Outcome::Done),
+                Ok(n) => {
+                    todo.done += n;
+                    budget -= n;
+                    self.copied.store(ctl.base + n, Relaxed);
+                }
+                Err(e) if e == ECANCELED => return Step::End(Outcome::Cancelled),
+                Err(e) => return Step::End(Outcome::Failed(e)),
             }
         }
-        Outcome::Done
+        if todo.advance() {
+            Step::More
+        } else {
+            Step::End(Outcome::Done)
+        }
     }
 
-    /// Publishes how the job ended and wakes its waiters. The slot goes back first, so that a
-    /// caller woken by the end of a job can submit the next one at once.
-    fn finish(&self, outcome: Outcome) {
-        self.give_back_slot();
-        *self.outcome.lock() = outcome;
+    /// Ends the job: closes its files and frees its segments (`todo`), gives back its slot,
+    /// then publishes the outcome and wakes everybody waiting.
+    fn end(&self, todo: Option<Todo>, outcome: Outcome) {
+        // Before anybody can see the end: a close or an umount after WAIT must find the files
+        // closed. In a worker, `CopyFile` closes them synchronously.
+        drop(todo);
+        {
+            let mut inner = self.inner.lock();
+            // The slot goes back before the end is published, so that a caller woken by it can
+            // submit the next job at once.
+            drop(inner.slot.take());
+            inner.state = State::Ended(outcome);
+        }
+        self.stopped.complete_all();
         self.ended.notify_all();
-    }
-
-    /// Gives the in-flight slot back, once.
-    fn give_back_slot(&self) {
-        if self.slot.xchg(false, Relaxed) {
-            job_limit::release(self.uid);
-        }
     }
 
     /// The status userspace sees.
     fn status(&self) -> CopyRangeStatus {
-        let outcome = *self.outcome.lock();
-        let (state, error) = match outcome {
-            Outcome::Queued | Outcome::Running => (COPY_RANGE_JOB_RUNNING, 0),
-            Outcome::Done => (COPY_RANGE_JOB_DONE, 0),
-            Outcome::Failed(e) => (COPY_RANGE_JOB_FAILED, e.to_errno()),
-            Outcome::Cancelled => (COPY_RANGE_JOB_CANCELLED, 0),
+        let state = self.inner.lock().state;
+        let (state, error) = match state {
+            State::Queued | State::Running => (COPY_RANGE_JOB_RUNNING, 0),
+            State::Ended(Outcome::Done) => (COPY_RANGE_JOB_DONE, 0),
+            State::Ended(Outcome::Failed(e)) => (COPY_RANGE_JOB_FAILED, e.to_errno()),
+            State::Ended(Outcome::Cancelled) => (COPY_RANGE_JOB_CANCELLED, 0),
         };
         CopyRangeStatus {
-            // Read after the outcome: once that is final, so is this.
+            // Read after the state: once that is final, so is this.
             copied: self.copied.load(Relaxed),
             total: self.total,
             state: state as i32,
@@ -305,52 +394,34 @@ impl Job {
 
     /// Blocks until the job has ended; `EINTR` if a signal comes first (the job goes on).
     fn wait(&self) -> Result<CopyRangeStatus> {
-        let mut guard = self.outcome.lock();
-        while is_live(*guard) {
-            if self.ended.wait_interruptible(&mut guard) {
+        let mut inner = self.inner.lock();
+        while !matches!(inner.state, State::Ended(_)) {
+            if self.ended.wait_interruptible(&mut inner) {
                 return Err(EINTR);
             }
         }
-        drop(guard);
+        drop(inner);
         Ok(self.status())
     }
-
-    /// Writes the status to `writer`.
-    fn write_status(&self, mut writer: UserSliceWriter) -> Result<usize> {
-        writer.write(&self.status())?;
-        Ok(core::mem::size_of::<CopyRangeStatus>())
-    }
-}
-
-#[pinned_drop]
-impl PinnedDrop for Job {
-    fn drop(self: Pin<&mut Self>) {
-        // A job that never reached the worker still holds its slot.
-        self.give_back_slot();
-    }
-}
-
-/// Whether a job has not ended yet.
-fn is_live(outcome: Outcome) -> bool {
-    matches!(outcome, Outcome::Queued | Outcome::Running)
 }
 
 impl AnonFile for Job {
     const NAME: &'static CStr = c"[copy_range_job]";
 
-    fn read(this: ArcBorrow<'_, Self>, writer: UserSliceWriter, count: usize) -> Result<usize> {
+    fn read(this: ArcBorrow<'_, Self>, mut writer: UserSliceWriter, count: usize) -> Result<usize> {
         if count < core::mem::size_of::<CopyRangeStatus>() {
             return Err(EINVAL);
         }
-        this.write_status(writer)
+        writer.write(&this.status())?;
+        Ok(core::mem::size_of::<CopyRangeStatus>())
     }
 
     fn poll(this: ArcBorrow<'_, Self>, file: &File, table: PollTable<'_>) -> u32 {
         table.register_wait(file, &this.ended);
-        if is_live(*this.outcome.lock()) {
-            0
-        } else {
+        if matches!(this.inner.lock().state, State::Ended(_)) {
             kernel::bindings::POLLIN | kernel::bindings::POLLRDNORM
+        } else {
+            0
         }
     }
 
@@ -371,22 +442,38 @@ impl AnonFile for Job {
     }
 
     fn release(this: Arc<Self>) {
-        // Stop the job. A queued one ends here and its worker will not touch the files; a
-        // running one stops at its next chunk (4 MiB of data, or one clone of `JOB_STEP`), and
-        // the worker hands the files back before it says so.
         this.cancel.store(true, Relaxed);
-        let mut guard = this.outcome.lock();
-        if *guard == Outcome::Queued {
-            drop(guard);
-            this.finish(Outcome::Cancelled);
-        } else {
-            while *guard == Outcome::Running {
-                this.ended.wait(&mut guard);
+        let todo = {
+            let mut inner = this.inner.lock();
+            match inner.state {
+                State::Ended(_) => return,
+                // The transition happens under the lock that saw `Queued`: a worker that is
+                // about to run the job finds it ended and leaves it alone.
+                State::Queued => match job_queue::cancel_queued(&this) {
+                    Some(_queued) => {
+                        drop(inner.slot.take());
+                        inner.state = State::Ended(Outcome::Cancelled);
+                        Some(inner.todo.take())
+                    }
+                    // A worker has just taken it, or it is about to queue its next step: it
+                    // will see the cancel.
+                    None => None,
+                },
+                State::Running => None,
             }
-            drop(guard);
+        };
+        if let Some(todo) = todo {
+            // Closed here, by the task that closed the descriptor.
+            drop(todo);
+            this.stopped.complete_all();
+            this.ended.notify_all();
+            return;
         }
-        // Close the files here, in the task that closed the descriptor, rather than later from
-        // a worker: a `close()` followed by `umount` must not find them still open.
-        drop(this.files.lock().take());
+        // A worker has the job and stops at its next chunk. Wait for it to close the files,
+        // unless this is a kernel thread or an exiting task, and only for as long as nobody
+        // kills this task.
+        if vfs::can_wait_for_jobs() {
+            let _ = this.stopped.wait_killable();
+        }
     }
 }

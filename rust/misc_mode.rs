@@ -36,7 +36,7 @@ use kernel::{
 #[repr(transparent)]
 #[pin_data(PinnedDrop)]
 pub(crate) struct MiscDeviceWithMode<T> {
-    /// The registered device.
+    /// The `struct miscdevice` registered with `misc_register()`.
     #[pin]
     inner: Opaque<bindings::miscdevice>,
     /// The device's file operations are `T`'s.

@@ -4,34 +4,31 @@
 //!
 //! The RFC proposes `copy_range` as a new `file_operations` member. A module cannot add one, so
 //! it models the member as this table: [`select`] picks the implementation by the destination's
-//! filesystem, the way the VFS would call `file_out->f_op->copy_range`. To add a filesystem,
-//! write a [`CopyRangeOps`] implementation and add a line to [`BY_FS_NAME`] (and
-//! [`IMPLEMENTATIONS`], which lists them for the counters).
+//! filesystem, the way the VFS would call `file_out->f_op->copy_range`.
+//!
+//! An implementation states facts, not policy: whether these two files can share extents,
+//! how to share a range, whether the filesystem copies ranges its own way and how. The sharing
+//! policy is decided once, from those facts, in [`crate::policy`]. To add a filesystem, write a
+//! [`CopyRangeOps`] implementation in a file of its own under `ops/`, give it a static and add it
+//! to [`select`] and [`IMPLEMENTATIONS`].
 
+use core::fmt;
 use kernel::prelude::*;
 
 use crate::{
-    data_copy::{
-        copy_data,
-        CopyControl,
-        Offset,
-        Progress, //
-    },
-    range::split_for_sharing,
+    progress::CopyControl,
     stats::Stats,
-    vfs::{
-        clone_range,
-        fs_copy,
-        CopyFile, //
-    },
+    vfs::CopyFile, //
 };
 
-/// Bytes handed to a filesystem's own `->copy_file_range` per call.
-const OFFLOAD_CHUNK: u64 = 64 << 20;
+mod btrfs;
+mod fs_copy;
+mod generic;
+mod remap;
 
-/// A checked copy request: both files, the offsets and the count after every VFS check, the
-/// clamp to the source's end of file and the per-call cap.
-pub(crate) struct Request<'a> {
+/// A range of one copy: both files, the offsets in each and a length.
+#[derive(Clone, Copy)]
+pub(crate) struct Range<'a> {
     /// The source, open for reading.
     pub(crate) src: &'a CopyFile,
     /// The destination, open for writing.
@@ -40,17 +37,23 @@ pub(crate) struct Request<'a> {
     pub(crate) src_off: i64,
     /// Offset in the destination.
     pub(crate) dst_off: i64,
-    /// Bytes to copy, more than 0.
-    pub(crate) count: u64,
-    /// The range ends at the source's end of file and at or past the destination's, so a
-    /// partial last block may be shared (`generic_remap_checks()`).
-    pub(crate) ends_at_eof_past_dst_eof: bool,
+    /// Bytes to copy from those offsets.
+    pub(crate) len: u64,
 }
 
-/// How one filesystem implements `copy_range`.
-///
-/// The data copy is common to all; what differs is whether and how extents can be shared, and
-/// what "share where you can" means on that filesystem.
+impl<'a> Range<'a> {
+    /// The `len` bytes that start `start` bytes into this range.
+    pub(crate) fn part(&self, start: u64, len: u64) -> Range<'a> {
+        Range {
+            src_off: self.src_off + start as i64,
+            dst_off: self.dst_off + start as i64,
+            len,
+            ..*self
+        }
+    }
+}
+
+/// What one filesystem can do for a copy beyond the data copy that every filesystem gets.
 pub(crate) trait CopyRangeOps: Sync {
     /// Name in the counters table.
     fn name(&self) -> &'static str;
@@ -58,290 +61,70 @@ pub(crate) trait CopyRangeOps: Sync {
     /// The implementation's counters.
     fn stats(&self) -> &Stats;
 
-    /// Whether this filesystem can share extents between these two files at all:
-    /// `EOPNOTSUPP` if not. Asked before anything is copied.
+    /// Whether these two files can share extents at all: `EXDEV` across filesystems,
+    /// `EOPNOTSUPP` where they cannot. Asked before anything is copied.
     fn can_share(&self, _src: &CopyFile, _dst: &CopyFile) -> Result {
         Err(EOPNOTSUPP)
     }
 
-    /// Shares `len` bytes at the given offsets, all or nothing.
-    fn share(&self, _req: &Request<'_>, _src_off: i64, _dst_off: i64, _len: u64) -> Result<u64> {
+    /// Shares up to `range.len` bytes, asking `ctl` between steps. Returns the bytes shared from
+    /// the start of the range; an error only if none were.
+    fn share(&self, _range: &Range<'_>, _ctl: &dyn CopyControl) -> Result<u64> {
         Err(EOPNOTSUPP)
     }
 
-    /// `COPY_RANGE_SHARE_ALLOW`: shares the block-aligned body of the range and copies the
-    /// unaligned head and tail, so the caller gets the whole count in one call. A body the
-    /// filesystem declines to share is copied.
-    fn copy_allowing_sharing(&self, req: &Request<'_>, ctl: &dyn CopyControl) -> Progress {
-        if self.can_share(req.src, req.dst).is_err() {
-            return copy_data(req.src, req.src_off, req.dst, req.dst_off, req.count, ctl);
-        }
-        let split = split_for_sharing(
-            req.src_off as u64,
-            req.dst_off as u64,
-            req.count,
-            req.dst.block_size(),
-            req.ends_at_eof_past_dst_eof,
-        );
-        let mut progress = copy_data(req.src, req.src_off, req.dst, req.dst_off, split.head, ctl);
-        if progress.done < split.head {
-            return progress;
-        }
-        if split.body > 0 {
-            let (s, d) = (
-                req.src_off + split.head as i64,
-                req.dst_off + split.head as i64,
-            );
-            let body_ctl = Offset {
-                outer: ctl,
-                base: split.head,
-            };
-            match self.share(req, s, d, split.body) {
-                Ok(n) => {
-                    progress.extend(Progress {
-                        done: n,
-                        shared: n,
-                        ..Progress::default()
-                    });
-                    ctl.progress(progress.done);
-                }
-                // The filesystem declined these extents (for instance btrfs for inline ones):
-                // "share where you can" means copy them.
-                Err(e) if e == EOPNOTSUPP || e == EINVAL || e == EXDEV => {
-                    progress.extend(copy_data(req.src, s, req.dst, d, split.body, &body_ctl))
-                }
-                Err(e) => {
-                    progress.error = Some(e);
-                    return progress;
-                }
-            }
-            if progress.done < split.head + split.body {
-                return progress;
-            }
-        }
-        if split.tail > 0 {
-            let at = split.head + split.body;
-            let tail_ctl = Offset {
-                outer: ctl,
-                base: at,
-            };
-            progress.extend(copy_data(
-                req.src,
-                req.src_off + at as i64,
-                req.dst,
-                req.dst_off + at as i64,
-                split.tail,
-                &tail_ctl,
-            ));
-        }
-        progress
+    /// Whether the filesystem copies ranges its own way (`->copy_file_range`: a server-side
+    /// copy, or a stacked filesystem's), which `COPY_RANGE_SHARE_ALLOW` hands ranges to.
+    fn can_offload(&self) -> bool {
+        false
+    }
+
+    /// Lets the filesystem copy up to `range.len` bytes its own way, sharing or not. Returns the
+    /// bytes done.
+    fn offload(&self, _range: &Range<'_>) -> Result<u64> {
+        Err(EOPNOTSUPP)
     }
 }
-
-/// The btrfs reference implementation: forwards to btrfs clone (`btrfs_remap_file_range()`,
-/// through `vfs_clone_file_range()`).
-///
-/// btrfs shares extents in units of its sector size, which is `s_blocksize`, and refuses to
-/// share between a NOCOW file (`chattr +C`, no data checksums) and a checksummed one.
-pub(crate) struct BtrfsClone {
-    /// Counters.
-    stats: Stats,
-}
-
-impl CopyRangeOps for BtrfsClone {
-    fn name(&self) -> &'static str {
-        "btrfs"
-    }
-
-    fn stats(&self) -> &Stats {
-        &self.stats
-    }
-
-    fn can_share(&self, src: &CopyFile, dst: &CopyFile) -> Result {
-        if !src.same_sb(dst) {
-            return Err(EXDEV);
-        }
-        if src.nocow()? != dst.nocow()? {
-            return Err(EOPNOTSUPP);
-        }
-        Ok(())
-    }
-
-    fn share(&self, req: &Request<'_>, src_off: i64, dst_off: i64, len: u64) -> Result<u64> {
-        remap_share(req, src_off, dst_off, len)
-    }
-}
-
-/// Whether two files can share extents through `->remap_file_range`: same superblock, and the
-/// destination's filesystem has the method (which may still refuse, see the RFC).
-fn remap_can_share(src: &CopyFile, dst: &CopyFile) -> Result {
-    if !src.same_sb(dst) {
-        return Err(EXDEV);
-    }
-    if !dst.has_remap() {
-        return Err(EOPNOTSUPP);
-    }
-    Ok(())
-}
-
-/// Shares a range through `->remap_file_range`, all or nothing.
-fn remap_share(req: &Request<'_>, src_off: i64, dst_off: i64, len: u64) -> Result<u64> {
-    clone_range(req.src, src_off, req.dst, dst_off, len)
-}
-
-/// Any other filesystem that can share extents (`->remap_file_range`): xfs with reflink, ocfs2,
-/// bcachefs... The filesystem itself refuses with `EOPNOTSUPP` where it cannot (xfs without
-/// reflink).
-pub(crate) struct Remap {
-    /// Counters.
-    stats: Stats,
-}
-
-impl CopyRangeOps for Remap {
-    fn name(&self) -> &'static str {
-        "remap"
-    }
-
-    fn stats(&self) -> &Stats {
-        &self.stats
-    }
-
-    fn can_share(&self, src: &CopyFile, dst: &CopyFile) -> Result {
-        remap_can_share(src, dst)
-    }
-
-    fn share(&self, req: &Request<'_>, src_off: i64, dst_off: i64, len: u64) -> Result<u64> {
-        remap_share(req, src_off, dst_off, len)
-    }
-}
-
-/// Filesystems with their own `->copy_file_range`: NFS (server-side COPY), CIFS (copychunk),
-/// FUSE, ceph, overlayfs. Under `COPY_RANGE_SHARE_ALLOW` the copy is theirs to do, sharing
-/// or not; an independent copy (no flag) never reaches them.
-pub(crate) struct FsCopy {
-    /// Counters.
-    stats: Stats,
-}
-
-impl FsCopy {
-    /// Hands the range to the filesystem in chunks; on `EOPNOTSUPP`/`EXDEV` before any progress
-    /// the module copies the data itself.
-    fn offload(&self, req: &Request<'_>, ctl: &dyn CopyControl) -> Progress {
-        let mut progress = Progress::default();
-        while progress.done < req.count {
-            if progress.done > 0 {
-                if let Err(e) = ctl.keep_going() {
-                    progress.error = Some(e);
-                    break;
-                }
-            }
-            let at = progress.done as i64;
-            // Larger than the data path's chunks: each call may be a round trip to a server
-            // (NFS COPY, CIFS copychunk), whose point is to move much at once.
-            let len = (req.count - progress.done).min(OFFLOAD_CHUNK);
-            match fs_copy(req.src, req.src_off + at, req.dst, req.dst_off + at, len) {
-                Ok(0) => break,
-                Ok(n) => {
-                    progress.done += n;
-                    ctl.progress(progress.done);
-                }
-                Err(e) if progress.done == 0 && (e == EOPNOTSUPP || e == EXDEV) => {
-                    return copy_data(req.src, req.src_off, req.dst, req.dst_off, req.count, ctl);
-                }
-                Err(e) => {
-                    progress.error = Some(e);
-                    break;
-                }
-            }
-        }
-        progress.offloaded = progress.done;
-        progress
-    }
-}
-
-impl CopyRangeOps for FsCopy {
-    fn name(&self) -> &'static str {
-        "fs_copy"
-    }
-
-    fn stats(&self) -> &Stats {
-        &self.stats
-    }
-
-    fn can_share(&self, src: &CopyFile, dst: &CopyFile) -> Result {
-        remap_can_share(src, dst)
-    }
-
-    fn share(&self, req: &Request<'_>, src_off: i64, dst_off: i64, len: u64) -> Result<u64> {
-        remap_share(req, src_off, dst_off, len)
-    }
-
-    fn copy_allowing_sharing(&self, req: &Request<'_>, ctl: &dyn CopyControl) -> Progress {
-        self.offload(req, ctl)
-    }
-}
-
-/// Everything else (ext4, tmpfs, ...) and every copy across filesystems: data only.
-pub(crate) struct Generic {
-    /// Counters.
-    stats: Stats,
-}
-
-impl CopyRangeOps for Generic {
-    fn name(&self) -> &'static str {
-        "generic"
-    }
-
-    fn stats(&self) -> &Stats {
-        &self.stats
-    }
-}
-
-/// The btrfs implementation.
-static BTRFS: BtrfsClone = BtrfsClone {
-    stats: Stats::new(),
-};
-/// The remap implementation.
-static REMAP: Remap = Remap {
-    stats: Stats::new(),
-};
-/// The implementation for filesystems with their own copy.
-static FS_COPY: FsCopy = FsCopy {
-    stats: Stats::new(),
-};
-/// The data-copy implementation.
-static GENERIC: Generic = Generic {
-    stats: Stats::new(),
-};
-
-/// Filesystems with an implementation of their own, by `file_system_type.name`.
-static BY_FS_NAME: [(&CStr, &dyn CopyRangeOps); 1] = [(c"btrfs", &BTRFS)];
 
 /// Every implementation, for the counters.
-pub(crate) static IMPLEMENTATIONS: [&dyn CopyRangeOps; 4] = [&BTRFS, &REMAP, &FS_COPY, &GENERIC];
+pub(crate) static IMPLEMENTATIONS: [&dyn CopyRangeOps; 4] = [
+    &btrfs::BTRFS,
+    &remap::REMAP,
+    &fs_copy::FS_COPY,
+    &generic::GENERIC,
+];
 
 /// Picks the implementation for a copy from `src` to `dst`: the destination filesystem's own
-/// entry, else by what its file operations offer. A copy between two filesystems is generic,
+/// (btrfs), else by what its file operations offer. A copy between two filesystems is generic,
 /// unless both share one `->copy_file_range` (two NFS mounts), which the VFS allows.
 pub(crate) fn select(src: &CopyFile, dst: &CopyFile) -> &'static dyn CopyRangeOps {
     if !src.same_sb(dst) {
         return if src.same_copy_file_range(dst) {
-            &FS_COPY
+            &fs_copy::FS_COPY
         } else {
-            &GENERIC
+            &generic::GENERIC
         };
     }
-    let name = dst.fs_name();
-    for (fs, ops) in BY_FS_NAME.iter() {
-        if name.to_bytes() == fs.to_bytes() {
-            return *ops;
-        }
-    }
-    if dst.has_copy_file_range() {
-        &FS_COPY
+    if dst.fs_name().to_bytes() == b"btrfs" {
+        &btrfs::BTRFS
+    } else if dst.has_copy_file_range() {
+        &fs_copy::FS_COPY
     } else if dst.has_remap() {
-        &REMAP
+        &remap::REMAP
     } else {
-        &GENERIC
+        &generic::GENERIC
+    }
+}
+
+/// The contents of `/sys/kernel/debug/copy_range/stats`: one row per implementation.
+pub(crate) struct StatsTable;
+
+impl fmt::Debug for StatsTable {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        Stats::write_header(f)?;
+        for ops in IMPLEMENTATIONS {
+            ops.stats().write_row(ops.name(), f)?;
+        }
+        Ok(())
     }
 }

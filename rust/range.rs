@@ -21,11 +21,31 @@ use crate::uapi::{
 /// No call copies more than this, whatever the path: glibc's `ioctl()` returns an `int`.
 pub(crate) const MAX_RW_COUNT: u64 = (i32::MAX as u64) & !(kernel::page::PAGE_SIZE as u64 - 1);
 
-/// Bytes copied between two checks for signals (and, for jobs, for cancellation).
+/// Bytes of data copied between two checks for signals (and, for jobs, for cancellation).
 ///
 /// Large enough that the per-chunk cost vanishes, small enough that a signal or a cancel is
 /// seen within milliseconds.
 pub(crate) const CHUNK: u64 = 4 << 20;
+
+/// The most one clone call is asked to share. A clone has no chunk boundaries of its own: it
+/// is as long as the filesystem makes it, and when btrfs fails one (a fatal signal, `ENOSPC`),
+/// the caller cannot tell how much of its range is already shared. Asking for this much at a
+/// time bounds both the wait for a signal or a cancel and the part of a range whose state an
+/// error leaves unknown.
+pub(crate) const CLONE_STEP: u64 = 64 << 20;
+
+/// Bytes handed to a filesystem's own `->copy_file_range` per call: more than [`CHUNK`], because
+/// each call may be a round trip to a server (NFS COPY, CIFS copychunk), whose point is to move
+/// much at once.
+pub(crate) const OFFLOAD_CHUNK: u64 = 64 << 20;
+
+/// Bytes a job copies per step (one run of its work item). It bounds how long a cancel, a close
+/// or the freezer waits for a running job: 64 MiB of data, or one clone step.
+pub(crate) const JOB_STEP: u64 = 64 << 20;
+
+// Every piece but the last of a shared range must stay aligned: the steps are multiples of
+// every block size (at most 64 KiB).
+const _: () = assert!(CLONE_STEP % (64 << 10) == 0 && JOB_STEP % (64 << 10) == 0);
 
 /// What the caller allows the filesystem to do with extents, from `copy_range_args.flags`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -148,6 +168,21 @@ pub(crate) fn split_for_sharing(
         body: rest - tail,
         tail,
     }
+}
+
+/// Whether a range of `count` bytes ends at the source's end of file and at or past the
+/// destination's: then a partial last block may be shared as well, as `generic_remap_checks()`
+/// allows. The offsets are those `rw_verify_area()` accepted with `count`, so the sums fit; they
+/// wrap rather than trap all the same.
+pub(crate) fn ends_at_eof_past_dst_eof(
+    src_off: i64,
+    dst_off: i64,
+    count: u64,
+    src_size: i64,
+    dst_size: i64,
+) -> bool {
+    let count = count as i64;
+    src_off.wrapping_add(count) == src_size && dst_off.wrapping_add(count) >= dst_size
 }
 
 /// Whether a range can be shared as a whole, by the rules of `generic_remap_checks()`: both
@@ -354,6 +389,17 @@ mod tests {
         assert!(!may_keep_a_hole(0, 0, 0));
         // No overflow at the top of the range.
         assert!(!may_keep_a_hole(u64::MAX - 10, 5, 4096));
+    }
+
+    #[test]
+    fn eof_tail_sharing_needs_both_ends() {
+        // Ends at the source's EOF, past the destination's: a partial block may be shared.
+        assert!(ends_at_eof_past_dst_eof(0, 0, 10_000, 10_000, 0));
+        assert!(ends_at_eof_past_dst_eof(4096, 8192, 5904, 10_000, 14_096));
+        // Not at the source's EOF.
+        assert!(!ends_at_eof_past_dst_eof(0, 0, 9_999, 10_000, 0));
+        // Ends before the destination's EOF: that block holds data of the destination.
+        assert!(!ends_at_eof_past_dst_eof(0, 0, 10_000, 10_000, 10_001));
     }
 
     #[test]

@@ -9,7 +9,7 @@ use kernel::sync::atomic::{
     Relaxed, //
 };
 
-use crate::data_copy::Progress;
+use crate::progress::Progress;
 
 /// The counters of one implementation. All are monotonic and updated without locks.
 pub(crate) struct Stats {
@@ -48,13 +48,19 @@ impl Stats {
         add(&self.calls, 1);
         add(&self.shared, progress.shared);
         add(&self.offloaded, progress.offloaded);
-        add(
-            &self.copied,
-            progress.done - progress.shared - progress.offloaded,
-        );
+        add(&self.copied, progress.copied());
         if progress.done == 0 && progress.error.is_some() {
             add(&self.errors, 1);
         }
+    }
+
+    /// Writes the table's header line.
+    pub(crate) fn write_header(f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(
+            f,
+            "{:<10} {:>10} {:>16} {:>16} {:>16} {:>10}",
+            "impl", "calls", "bytes_shared", "bytes_copied", "bytes_offloaded", "errors"
+        )
     }
 
     /// Writes one table row.
@@ -69,22 +75,5 @@ impl Stats {
             self.offloaded.load(Relaxed),
             self.errors.load(Relaxed),
         )
-    }
-}
-
-/// The contents of the debugfs file: one row per implementation in the table.
-pub(crate) struct StatsTable;
-
-impl fmt::Debug for StatsTable {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        writeln!(
-            f,
-            "{:<10} {:>10} {:>16} {:>16} {:>16} {:>10}",
-            "impl", "calls", "bytes_shared", "bytes_copied", "bytes_offloaded", "errors"
-        )?;
-        for ops in crate::ops::IMPLEMENTATIONS {
-            ops.stats().write_row(ops.name(), f)?;
-        }
-        Ok(())
     }
 }

@@ -10,25 +10,10 @@
 use core::ptr::NonNull;
 use kernel::{
     cred::Credential,
-    sync::aref::ARef,
-    task::Kuid, //
+    sync::aref::ARef, //
 };
 
-/// The module's C wrappers of static inline helpers (`vfs_helpers.c`).
-mod ffi {
-    use kernel::bindings;
-
-    // Only pointers to these structures cross the boundary (see `vfs.rs`).
-    #[allow(improper_ctypes)]
-    extern "C" {
-        pub(super) fn copy_range_get_current_cred() -> *const bindings::cred;
-        pub(super) fn copy_range_override_creds(
-            cred: *const bindings::cred,
-        ) -> *const bindings::cred;
-        pub(super) fn copy_range_revert_creds(old: *const bindings::cred);
-        pub(super) fn copy_range_rlimit_fsize() -> u64;
-    }
-}
+use crate::helpers;
 
 /// The submitting task's credentials and file-size limit.
 pub(crate) struct Submitter {
@@ -42,18 +27,18 @@ impl Submitter {
     /// Captures the current task's credentials and limit.
     pub(crate) fn current() -> Self {
         // SAFETY: Always safe in process context; returns a counted reference.
-        let raw = unsafe { ffi::copy_range_get_current_cred() };
+        let raw = unsafe { helpers::copy_range_get_current_cred() };
         // SAFETY: `get_current_cred()` never returns NULL, and the reference it took is handed
         // to the `ARef`, which drops it with `put_cred()`.
         let cred = unsafe { ARef::from_raw(NonNull::from(Credential::from_ptr(raw))) };
         // SAFETY: Reads the current task's limit.
-        let fsize_limit = unsafe { ffi::copy_range_rlimit_fsize() };
+        let fsize_limit = unsafe { helpers::copy_range_rlimit_fsize() };
         Self { cred, fsize_limit }
     }
 
-    /// The effective user the submitter acted as, for per-user limits.
-    pub(crate) fn euid(&self) -> Kuid {
-        self.cred.euid()
+    /// The submitter's credentials, which the per-user limits are charged to.
+    pub(crate) fn cred(&self) -> &ARef<Credential> {
+        &self.cred
     }
 
     /// Runs `f` with the submitter's credentials on the current task.
@@ -63,11 +48,11 @@ impl Submitter {
     pub(crate) fn with_creds<R>(&self, f: impl FnOnce() -> R) -> R {
         // SAFETY: The credentials are kept alive by `self`, which outlives the override; it is
         // undone below, on this task, before this function returns.
-        let old = unsafe { ffi::copy_range_override_creds(self.cred.as_ptr()) };
+        let old = unsafe { helpers::copy_range_override_creds(self.cred.as_ptr()) };
         let result = f();
         // SAFETY: `old` came from `override_creds()` on this task, undone here once. The kernel
         // does not unwind, so `f` cannot skip this.
-        unsafe { ffi::copy_range_revert_creds(old) };
+        unsafe { helpers::copy_range_revert_creds(old) };
         result
     }
 }

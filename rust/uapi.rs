@@ -4,7 +4,7 @@
 //!
 //! C header: [`include/uapi/linux/copy_range.h`](../include/uapi/linux/copy_range.h), the single
 //! source of truth. Structures and flags come from bindgen output of that header
-//! (`uapi_generated.rs`, written by the top-level `Makefile`); the ioctl numbers are computed
+//! (`uapi_generated.rs`, written by `tools/kernel/module.sh`); the ioctl numbers are computed
 //! here with the kernel's `_IO*` helpers and checked against the C compiler's values by KUnit.
 
 use kernel::{

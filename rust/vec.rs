@@ -7,7 +7,10 @@
 //! Segments are copied in order; the copy stops at the first one that comes up short.
 
 use kernel::{
-    alloc::KVec,
+    alloc::{
+        KVVec,
+        KVec, //
+    },
     prelude::*,
     uaccess::{
         UserPtr,
@@ -17,8 +20,7 @@ use kernel::{
 
 use crate::{
     copy::Files,
-    data_copy::CopyControl,
-    job::Segment,
+    progress::CopyControl,
     range::MAX_RW_COUNT,
     uapi::{
         CopyRangeSeg,
@@ -28,17 +30,51 @@ use crate::{
     vfs::signal_pending,
 };
 
+/// One range of a vector or a job, as submitted (offsets as `loff_t`), once checked.
+#[derive(Clone, Copy)]
+pub(crate) struct Segment {
+    /// Offset in the source.
+    pub(crate) src_off: i64,
+    /// Offset in the destination.
+    pub(crate) dst_off: i64,
+    /// Bytes requested.
+    pub(crate) len: u64,
+    /// Bytes requested, clamped to the source's end of file when the range was checked: a job
+    /// copies no more than this, even from a source that grows meanwhile.
+    pub(crate) to_eof: u64,
+}
+
 /// A checked vector.
 pub(crate) struct VecRequest {
     /// The files and the policy.
     pub(crate) files: Files,
     /// The segments, in the caller's order.
-    pub(crate) segments: KVec<Segment>,
+    pub(crate) segments: KVVec<Segment>,
     /// Bytes requested over all segments, each clamped to the source's end of file.
     pub(crate) total: u64,
 }
 
 impl VecRequest {
+    /// A vector of one segment, for `COPY_RANGE_IOC_SUBMIT`.
+    pub(crate) fn one(files: Files, src_off: i64, dst_off: i64, len: u64) -> Result<Self> {
+        let to_eof = files.check(src_off, dst_off, len)?;
+        let mut segments = KVVec::with_capacity(1, GFP_KERNEL_ACCOUNT)?;
+        segments.push(
+            Segment {
+                src_off,
+                dst_off,
+                len,
+                to_eof,
+            },
+            GFP_KERNEL_ACCOUNT,
+        )?;
+        Ok(Self {
+            files,
+            segments,
+            total: to_eof,
+        })
+    }
+
     /// Reads the segments `args` points to and checks them.
     pub(crate) fn from_user(args: &CopyRangeVec) -> Result<Self> {
         let files = Files::from_fds(args.src_fd, args.dst_fd, args.flags)?;
@@ -49,7 +85,9 @@ impl VecRequest {
         let seg_size = core::mem::size_of::<CopyRangeSeg>();
         let mut reader =
             UserSlice::new(UserPtr::from_addr(args.segs as usize), nr * seg_size).reader();
-        let mut segments = KVec::with_capacity(nr, GFP_KERNEL)?;
+        // Sized by the caller, and kept by a job until it ends: charged to the caller's memory
+        // cgroup, and from vmalloc when large rather than an order-3 page allocation.
+        let mut segments = KVVec::with_capacity(nr, GFP_KERNEL_ACCOUNT)?;
         let mut total = 0u64;
         for _ in 0..nr {
             let seg: CopyRangeSeg = reader.read()?;
@@ -62,7 +100,7 @@ impl VecRequest {
                 to_eof,
             };
             total = total.saturating_add(to_eof);
-            segments.push(seg, GFP_KERNEL)?;
+            segments.push(seg, GFP_KERNEL_ACCOUNT)?;
         }
         check_no_dst_overlap(&segments)?;
         Ok(Self {
@@ -82,7 +120,9 @@ impl VecRequest {
             if copied > 0 && signal_pending() {
                 return (done_segs, copied, Some(EINTR));
             }
-            let budget = MAX_RW_COUNT - copied;
+            // `copied` never passes the budget: every count comes from a call asked for at most
+            // what was left of it, and the VFS wrappers turn a larger claim into `EIO`.
+            let budget = MAX_RW_COUNT.saturating_sub(copied);
             let want = seg.len.min(budget);
             let n = if want == 0 {
                 0

@@ -21,33 +21,20 @@ use kernel::{
     sync::aref::ARef,
 };
 
-use core::ptr::NonNull;
+use core::{
+    mem::ManuallyDrop,
+    ptr::NonNull, //
+};
+
+use crate::{
+    helpers,
+    ops::Range, //
+};
 
 /// `FMODE_READ` (`include/linux/fs.h`): a cast macro, so bindgen does not emit it.
 const FMODE_READ: u32 = 1 << 0;
 /// `FMODE_WRITE` (`include/linux/fs.h`).
 const FMODE_WRITE: u32 = 1 << 1;
-
-/// Declarations the generated bindings lack: the module's own C wrappers of static inline
-/// helpers (`vfs_helpers.c`).
-mod ffi {
-    use kernel::bindings;
-
-    // `struct file` holds a zero-sized member on some configurations, which the lint flags; only
-    // pointers to it cross the boundary, as everywhere in the kernel crate.
-    #[allow(improper_ctypes)]
-    extern "C" {
-        pub(super) fn copy_range_splice(
-            file_in: *mut bindings::file,
-            pos_in: bindings::loff_t,
-            file_out: *mut bindings::file,
-            pos_out: bindings::loff_t,
-            len: usize,
-        ) -> isize;
-        pub(super) fn copy_range_i_size_read(file: *mut bindings::file) -> bindings::loff_t;
-        pub(super) fn copy_range_is_nocow(file: *mut bindings::file) -> kernel::ffi::c_int;
-    }
-}
 
 /// Converts an `ssize_t`/`loff_t` return value (a count, or a negative errno) into a `Result`.
 fn count_result(ret: i64) -> Result<u64> {
@@ -56,6 +43,17 @@ fn count_result(ret: i64) -> Result<u64> {
         Err(Error::from_errno(ret as i32))
     } else {
         Ok(ret as u64)
+    }
+}
+
+/// Like [`count_result`], for a call asked to move at most `asked` bytes: a filesystem that
+/// claims more (a FUSE daemon, or an NFS client passing a server's count through) is lying, and
+/// trusting it would push every count computed from it past the range that was checked. That is
+/// `EIO`, as a read that returns more than was asked would be.
+fn count_at_most(ret: i64, asked: u64) -> Result<u64> {
+    match count_result(ret)? {
+        n if n > asked => Err(EIO),
+        n => Ok(n),
     }
 }
 
@@ -93,13 +91,22 @@ pub(crate) enum InodeKind {
     Other,
 }
 
-/// A file taken from the caller's descriptor table for the duration of one copy.
+/// A counted reference to an open file: one taken from the caller's descriptor table for a
+/// copy, or a private one the module opened.
+///
+/// Dropping it puts the reference. In a user task that is `fput()`, whose final `__fput()` runs
+/// before the task returns to userspace (so a `close()` followed by `umount` finds the file
+/// closed). In a kernel thread (a job's worker, or the delayed `fput` of a job descriptor),
+/// `fput()` would hand the final close to `delayed_fput`, to run some time later, and an
+/// `umount` right after the job ended could fail with `EBUSY`; there the reference is put with
+/// `__fput_sync()`, which closes at once. That is safe here: the module's workers are not
+/// needed by any unmount, and they hold no lock when they drop a file.
 ///
 /// # Invariants
 ///
 /// `self.0` holds a reference to a valid `struct file`, so the file, its inode and its
 /// superblock stay valid for as long as `self` exists.
-pub(crate) struct CopyFile(ARef<File>);
+pub(crate) struct CopyFile(ManuallyDrop<ARef<File>>);
 
 impl CopyFile {
     /// Looks up `fd` in the current task's descriptor table: `EBADF` if it is not open (or is an
@@ -110,7 +117,9 @@ impl CopyFile {
         // SAFETY: This runs from an ioctl on `/dev/copy_range`, and this module never calls
         // `fdget_pos()`, so there is no active `fdget_pos()` region on this thread.
         // INVARIANT: `fget()` returned a counted reference.
-        Ok(Self(unsafe { LocalFile::assume_no_fdget_pos(file) }))
+        Ok(Self(ManuallyDrop::new(unsafe {
+            LocalFile::assume_no_fdget_pos(file)
+        })))
     }
 
     /// The underlying `struct file`, for the calls below.
@@ -226,7 +235,7 @@ impl CopyFile {
     /// Has the NOCOW attribute (`chattr +C`).
     pub(crate) fn nocow(&self) -> Result<bool> {
         // SAFETY: The file is valid by the type invariant.
-        let ret = unsafe { ffi::copy_range_is_nocow(self.raw()) };
+        let ret = unsafe { helpers::copy_range_is_nocow(self.raw()) };
         kernel::error::to_result(ret.min(0))?;
         Ok(ret > 0)
     }
@@ -234,7 +243,7 @@ impl CopyFile {
     /// `i_size_read()`.
     pub(crate) fn size(&self) -> i64 {
         // SAFETY: The file is valid by the type invariant.
-        unsafe { ffi::copy_range_i_size_read(self.raw()) }
+        unsafe { helpers::copy_range_i_size_read(self.raw()) }
     }
 
     /// Whether the file may have holes: fewer bytes allocated than its size. A file whose
@@ -253,10 +262,21 @@ impl CopyFile {
         allocated < self.size()
     }
 
-    /// Both files are the same inode.
+    /// Both files reach the same bytes: the same inode, or, through a stacked filesystem
+    /// (overlayfs), the same inode below. An overlayfs file and its upper file are two inodes on
+    /// two superblocks, but one set of bytes, so a copy between overlapping ranges of them would
+    /// read what it has just written.
     #[inline]
-    pub(crate) fn same_inode(&self, other: &CopyFile) -> bool {
-        self.inode() == other.inode()
+    pub(crate) fn same_data(&self, other: &CopyFile) -> bool {
+        if self.inode() == other.inode() {
+            return true;
+        }
+        // SAFETY: Both files are valid by the type invariant; `d_real_inode()` of an open file's
+        // dentry is valid while the file is.
+        unsafe {
+            helpers::copy_range_real_inode(self.raw())
+                == helpers::copy_range_real_inode(other.raw())
+        }
     }
 
     /// Both files are on the same superblock.
@@ -265,12 +285,22 @@ impl CopyFile {
         self.sb() == other.sb()
     }
 
-    /// The filesystem's block size (`s_blocksize`): the unit extents are shared in.
+    /// The filesystem's block size (`s_blocksize`): the unit extents are shared in. A stacked
+    /// filesystem (overlayfs) has none of its own; then it is that of the filesystem that holds
+    /// the file's data, which is the one that shares.
     #[inline]
     pub(crate) fn block_size(&self) -> u64 {
         // SAFETY: `s_blocksize` is set when the superblock is filled and does not change while
         // it is mounted, which it is while a file on it is open.
-        u64::from(unsafe { (*self.sb()).s_blocksize } as u32)
+        let own = unsafe { (*self.sb()).s_blocksize };
+        if own != 0 {
+            return u64::from(own as u32);
+        }
+        // SAFETY: The file is valid by the type invariant; the inode that holds its data, and
+        // that inode's superblock, stay valid while the file is open.
+        u64::from(
+            unsafe { (*(*helpers::copy_range_real_inode(self.raw())).i_sb).s_blocksize } as u32,
+        )
     }
 
     /// The filesystem type's name (`"btrfs"`, `"xfs"`…).
@@ -297,6 +327,34 @@ impl CopyFile {
             && self.fops().copy_file_range.map(|f| f as usize)
                 == other.fops().copy_file_range.map(|f| f as usize)
     }
+}
+
+impl Drop for CopyFile {
+    fn drop(&mut self) {
+        // SAFETY: `self.0` is taken once, here, and never used again.
+        let file = unsafe { ManuallyDrop::take(&mut self.0) };
+        if in_kthread() {
+            let raw = ARef::into_raw(file);
+            // SAFETY: The reference `ARef` owned is now ours to put; nothing uses `raw` after.
+            unsafe { bindings::__fput_sync(raw.as_ptr().cast()) };
+        } else {
+            drop(file);
+        }
+    }
+}
+
+/// The current task is a kernel thread (see [`CopyFile`]'s drop).
+pub(crate) fn in_kthread() -> bool {
+    // SAFETY: Reads the current task's flags; always safe.
+    unsafe { helpers::copy_range_in_kthread() }
+}
+
+/// The current task may wait for a job when it closes the job's descriptor: it is neither a
+/// kernel thread nor exiting (an exiting task closes its descriptors after its `SIGKILL` was
+/// dequeued, so a killable wait would never end on it).
+pub(crate) fn can_wait_for_jobs() -> bool {
+    // SAFETY: Reads the current task's flags; always safe.
+    unsafe { helpers::copy_range_can_wait_for_jobs() }
 }
 
 /// `generic_write_check_limits()`: `EFBIG` (and `SIGXFSZ`) past `RLIMIT_FSIZE` or the
@@ -338,54 +396,66 @@ pub(crate) fn splice_copy(
     // SAFETY: Both files are valid by their type invariants and no lock is held;
     // `do_splice_direct()` itself refuses a destination not open for writing or in append mode.
     let ret =
-        unsafe { ffi::copy_range_splice(src.raw(), src_pos, dst.raw(), dst_pos, len as usize) };
-    count_result(ret as i64)
+        unsafe { helpers::copy_range_splice(src.raw(), src_pos, dst.raw(), dst_pos, len as usize) };
+    count_at_most(ret as i64, len)
+}
+
+/// The fsnotify events and I/O accounting of a data copy of `copied` bytes, as
+/// `vfs_copy_file_range()` emits them: once for the whole call, however many chunks it took.
+pub(crate) fn notify_copied(src: &CopyFile, dst: &CopyFile, copied: u64) {
+    // SAFETY: Both files are valid by their type invariants; `copied` is at most
+    // `MAX_RW_COUNT`.
+    unsafe { helpers::copy_range_notify(src.raw(), dst.raw(), copied as usize) };
 }
 
 /// Lets the filesystem copy in its own way (`vfs_copy_file_range(..., 0)`): its
 /// `->copy_file_range` (which may share extents or copy on a server), else a same-superblock
 /// clone that may be shortened, else a data copy. Only for `COPY_RANGE_SHARE_ALLOW`.
-pub(crate) fn fs_copy(
-    src: &CopyFile,
-    src_pos: i64,
-    dst: &CopyFile,
-    dst_pos: i64,
-    len: u64,
-) -> Result<u64> {
+pub(crate) fn fs_copy(range: &Range<'_>) -> Result<u64> {
     // SAFETY: Both files are valid by their type invariants; no lock is held; the flags are 0.
     let ret = unsafe {
-        bindings::vfs_copy_file_range(src.raw(), src_pos, dst.raw(), dst_pos, len as usize, 0)
+        bindings::vfs_copy_file_range(
+            range.src.raw(),
+            range.src_off,
+            range.dst.raw(),
+            range.dst_off,
+            range.len as usize,
+            0,
+        )
     };
-    count_result(ret as i64)
+    count_at_most(ret as i64, range.len)
 }
 
-/// Shares `len` bytes of extents (`vfs_clone_file_range()` without `REMAP_FILE_CAN_SHORTEN`):
-/// all of the range or, on error, none of it. `len` must not be 0 (0 means "to EOF" there).
-pub(crate) fn clone_range(
-    src: &CopyFile,
-    src_pos: i64,
-    dst: &CopyFile,
-    dst_pos: i64,
-    len: u64,
-) -> Result<u64> {
-    if len == 0 {
+/// Shares up to `range.len` bytes of extents (`vfs_clone_file_range()` with
+/// `REMAP_FILE_CAN_SHORTEN`). Returns the bytes shared, from the start of the range: a
+/// filesystem that stops part way (xfs on a fatal signal, `ENOSPC` or `EDQUOT`) says how far it
+/// got instead of failing a range it has partly changed. btrfs cannot say: it fails the whole
+/// call, with some of the range possibly shared already; callers bound that by asking for
+/// `range::CLONE_STEP` at most. The length must not be 0 (0 means "to EOF" there).
+pub(crate) fn clone_range(range: &Range<'_>) -> Result<u64> {
+    if range.len == 0 {
         return Err(EINVAL);
     }
-    // SAFETY: Both files are valid by their type invariants; no lock is held. The flags are 0,
-    // never `REMAP_FILE_DEDUP` (which warns) and never anything from userspace.
+    let flags = bindings::REMAP_FILE_CAN_SHORTEN;
+    // SAFETY: Both files are valid by their type invariants; no lock is held. The flags are the
+    // module's own, never `REMAP_FILE_DEDUP` (which warns) and never anything from userspace.
     let ret = unsafe {
-        bindings::vfs_clone_file_range(src.raw(), src_pos, dst.raw(), dst_pos, len as i64, 0)
+        bindings::vfs_clone_file_range(
+            range.src.raw(),
+            range.src_off,
+            range.dst.raw(),
+            range.dst_off,
+            range.len as i64,
+            flags,
+        )
     };
-    count_result(ret)
+    count_at_most(ret, range.len)
 }
 
 /// A private open file of a copy's source, to find its holes with `SEEK_DATA`/`SEEK_HOLE`
-/// without moving the caller's file position (every `->llseek` sets `f_pos`).
-///
-/// # Invariants
-///
-/// `self.0` is a file returned by `dentry_open()` that this object owns one reference to.
-pub(crate) struct HoleFinder(NonNull<bindings::file>);
+/// without moving the caller's file position (every `->llseek` sets `f_pos`). Closed like any
+/// [`CopyFile`]: at once, also when a job's worker drops it.
+pub(crate) struct HoleFinder(CopyFile);
 
 impl HoleFinder {
     /// Opens the source's path again, read-only, with the credentials it was opened with.
@@ -400,15 +470,18 @@ impl HoleFinder {
                 src.cred().as_ptr(),
             )
         };
-        let file = from_err_ptr(file)?;
-        // INVARIANT: `dentry_open()` returned a new file with one reference, now ours.
-        Ok(Self(NonNull::new(file).ok_or(EINVAL)?))
+        let file = NonNull::new(from_err_ptr(file)?).ok_or(EINVAL)?;
+        // SAFETY: `dentry_open()` returned a new, valid file with one reference, which the
+        // `ARef` now owns.
+        // INVARIANT: A counted reference to a valid file.
+        let file = unsafe { ARef::from_raw(NonNull::from(File::from_raw_file(file.as_ptr()))) };
+        Ok(Self(CopyFile(ManuallyDrop::new(file))))
     }
 
     /// Calls `vfs_llseek()` on the private file.
     fn seek(&self, pos: i64, whence: u32) -> Result<i64> {
-        // SAFETY: The file is valid by the type invariant, and private to `self`.
-        let ret = unsafe { bindings::vfs_llseek(self.0.as_ptr(), pos, whence as i32) };
+        // SAFETY: The file is valid by `CopyFile`'s invariant, and private to `self`.
+        let ret = unsafe { bindings::vfs_llseek(self.0.raw(), pos, whence as i32) };
         count_result(ret).map(|p| p as i64)
     }
 
@@ -424,13 +497,6 @@ impl HoleFinder {
     /// The first hole at or after `pos` (EOF counts as a hole).
     pub(crate) fn next_hole(&self, pos: i64) -> Result<i64> {
         self.seek(pos, bindings::SEEK_HOLE)
-    }
-}
-
-impl Drop for HoleFinder {
-    fn drop(&mut self) {
-        // SAFETY: By the type invariant we own one reference to the file.
-        unsafe { bindings::fput(self.0.as_ptr()) };
     }
 }
 

@@ -27,5 +27,22 @@ if [ ! -f "$gen" ] || [ "$hdr" -nt "$gen" ]; then
 	mv "$gen.tmp" "$gen"
 fi
 
-make -C "$kdir" M="$top" MO="$(module_dir "$kdir")" LLVM="$llvm" RUSTC=rustc -s "$@" modules >&2
+mo=$(module_dir "$kdir")
+kmake=(make -C "$kdir" M="$top" MO="$mo" LLVM="$llvm" RUSTC=rustc -s)
+
+# Rust declarations of the module's C helpers, from their header as the C
+# compiler sees it: bindgen reads helpers.c preprocessed with the kernel's
+# own flags (kbuild's %.i rule) and emits only the helpers' prototypes;
+# the kernel types they use come from kernel::bindings.
+gen=$top/rust/helpers_generated.rs
+if [ ! -f "$gen" ] || [ "$top/rust/helpers.h" -nt "$gen" ] || [ "$top/rust/helpers.c" -nt "$gen" ]; then
+	"${kmake[@]}" rust/helpers.i >&2
+	bindgen "$mo/rust/helpers.i" --use-core --ctypes-prefix kernel::ffi --no-layout-tests \
+		--no-recursive-allowlist --allowlist-function 'copy_range_.*|anon_inode_getfile' \
+		--allowlist-type 'copy_range_.*' --allowlist-var 'COPY_RANGE_.*' \
+		-o "$gen.tmp" -- -x c --target=x86_64-linux-gnu -std=gnu11 -fms-extensions -w >&2
+	mv "$gen.tmp" "$gen"
+fi
+
+"${kmake[@]}" "$@" modules >&2
 echo "$kdir"

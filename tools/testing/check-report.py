@@ -5,8 +5,9 @@
 Reads a run directory written by tools/vm/run-vm (--keep): the kernel's
 console log (KUnit's KTAP, and any oops/WARN/BUG/KASAN/lockdep report), the
 command's output (the selftests' TAP, framed by run-selftests.sh) and the
-status files of guest-init.  Host-side results (already counted) can be
-added with --host-passed/--host-failed.  Exits 1 if anything failed.
+status files of guest-init; and the result lines of the host-side parts
+(--results).  Prints one line per VM test and the tally of everything.
+Exits 1 if anything failed.
 """
 
 import argparse
@@ -115,6 +116,10 @@ def parse_selftests(output, tally):
             continue
         if prog is None:
             continue
+        m = re.match(r"^# selftest-time: (\S+) (\d+)$", line)
+        if m:
+            print(f"# time: selftest {m.group(1)}: {m.group(2)} s")
+            continue
         m = re.match(r"^# selftest-exit: (\S+) (\d+)$", line)
         if m:
             rc = int(m.group(2))
@@ -145,7 +150,37 @@ def parse_selftests(output, tally):
     return programs
 
 
-def check_run(rundir, tally, expect_kunit, expect_selftests):
+def parse_results(text, tally, path):
+    """Lines 'ok - NAME' and 'FAIL - NAME' of a host-side part. A missing file is a failure: the
+    part did not run."""
+    if text is None:
+        tally.add(False, f"check: results of {os.path.basename(path)}", "missing")
+        return
+    for line in text.splitlines():
+        m = re.match(r"^(ok|FAIL) - (.*)$", line)
+        if m:
+            tally.add(m.group(1) == "ok", m.group(2))
+
+
+def kmemleak_leaks(loaded, unloaded):
+    """Leak reports that are the module's: from the scan made while it was loaded, those whose
+    backtrace names it; from the scan after it was unloaded, those with a frame that no longer
+    resolves to a symbol (its code is gone), or that name it."""
+    leaks = []
+    for text, bare_frames_count in ((loaded or "", False), (unloaded or "", True)):
+        for block in re.split(r"(?m)^(?=unreferenced object )", text):
+            if not block.startswith("unreferenced object"):
+                continue
+            frames = re.findall(r"\[<[0-9a-f]+>\]\s*(\S+)", block)
+            ours = any("copy_range" in f for f in frames)
+            if bare_frames_count:
+                ours = ours or any(re.fullmatch(r"0x[0-9a-f]+", f) for f in frames)
+            if ours:
+                leaks.append(block.splitlines()[0])
+    return leaks
+
+
+def check_run(rundir, tally, expect_kunit, expect_selftests, kmemleak=False, umount=False):
     console = read(os.path.join(rundir, "console.log")) or ""
     output = read(os.path.join(rundir, "output.log")) or ""
 
@@ -166,6 +201,21 @@ def check_run(rundir, tally, expect_kunit, expect_selftests):
               "" if status else "no exit status: the VM hung or died")
     rmmod = (read(os.path.join(rundir, "rmmod.status")) or "").strip()
     tally.add(rmmod == "0", "vm: copy_range.ko unloads", f"rmmod status {rmmod or 'missing'}")
+    if umount:
+        unmounted = (read(os.path.join(rundir, "umount.status")) or "").strip()
+        tally.add(unmounted == "0", "vm: every test filesystem unmounts at the end",
+                  (read(os.path.join(rundir, "umount.failed")) or "no umount status").strip())
+
+    if kmemleak:
+        loaded = read(os.path.join(rundir, "kmemleak-loaded.txt"))
+        unloaded = read(os.path.join(rundir, "kmemleak-unloaded.txt"))
+        if loaded is None or unloaded is None:
+            tally.add(False, "vm: kmemleak finds no leak of the module",
+                      "no kmemleak scan (a kernel without CONFIG_DEBUG_KMEMLEAK?)")
+        else:
+            leaks = kmemleak_leaks(loaded, unloaded)
+            tally.add(not leaks, "vm: kmemleak finds no leak of the module",
+                      f"{len(leaks)} leaks: " + "; ".join(leaks[:3]))
 
     problems = [TIMESTAMP.sub("", l) for l in console.splitlines() if KERNEL_PROBLEMS.search(l)]
     tally.add(not problems, "vm: kernel log has no oops/WARN/BUG/KASAN/lockdep report",
@@ -179,19 +229,31 @@ def main(argv=None):
                     help="a KUnit suite that must have run")
     ap.add_argument("--selftests", type=int, default=0,
                     help="how many selftest programs must have run")
-    ap.add_argument("--host-passed", type=int, default=0)
-    ap.add_argument("--host-failed", type=int, default=0)
+    ap.add_argument("--kmemleak", action="store_true",
+                    help="the run scanned for leaks (kmemleak-*.txt): any of the module's fails")
+    ap.add_argument("--umount", action="store_true",
+                    help="the run unmounted its test filesystems at the end (umount.status)")
+    ap.add_argument("--results", action="append", default=[],
+                    help="a file of lines 'ok - NAME' / 'FAIL - NAME' from the host-side parts "
+                         "(already printed as they ran): counted, and their failures listed again")
     args = ap.parse_args(argv)
 
     tally = Tally()
-    check_run(args.rundir, tally, args.kunit_suite, args.selftests)
+    check_run(args.rundir, tally, args.kunit_suite, args.selftests, args.kmemleak,
+              args.umount)
     for passed, name, detail in tally.results:
         line = f"{'ok' if passed else 'FAIL'} - {name}"
         if detail and not passed:
             line += f" ({detail})"
         print(line)
-    passed = tally.passed + args.host_passed
-    failed = tally.failed + args.host_failed
+    host = Tally()
+    for path in args.results:
+        parse_results(read(path), host, path)
+    for passed, name, _ in host.results:
+        if not passed:
+            print(f"FAIL - {name} (reported above)")
+    passed = tally.passed + host.passed
+    failed = tally.failed + host.failed
     if tally.failed:
         print(f"check: kernel log and outputs kept in {args.rundir}", file=sys.stderr)
     print(f"{passed} passed, {failed} failed")

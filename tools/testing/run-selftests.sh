@@ -11,11 +11,12 @@ timeout_s=${SELFTEST_TIMEOUT:-300}
 rc=0
 
 run() {
-	local name=$1 prc
+	local name=$1 prc start=$SECONDS
 	shift
 	echo "# selftest: $name"
 	(cd /tmp && timeout --kill-after=5 "$timeout_s" "$@")
 	prc=$?
+	echo "# selftest-time: $name $((SECONDS - start))"
 	echo "# selftest-exit: $name $prc"
 	[ $prc = 0 ] || rc=1
 }

@@ -71,9 +71,11 @@ struct copy_range_args {
  * limit.  The descriptor is the job's cookie: read(2) or
  * COPY_RANGE_JOB_IOC_STATUS give its status, poll(2) reports POLLIN once
  * it has ended, COPY_RANGE_JOB_IOC_WAIT blocks until then and
- * COPY_RANGE_JOB_IOC_CANCEL stops it.  Closing the last reference cancels a
- * running job and waits for it to stop.  EAGAIN: the user already has the
- * maximum number of jobs in flight (module parameter max_jobs_per_user).
+ * COPY_RANGE_JOB_IOC_CANCEL stops it.  Closing the last reference cancels
+ * the job and waits, killably, until its files are closed (a kernel thread
+ * dropping the last reference does not wait).  EAGAIN: the user (counted
+ * across user namespaces) or all users together already have the maximum
+ * number of jobs in flight (module parameters max_jobs_per_user, max_jobs).
  */
 #define COPY_RANGE_IOC_SUBMIT	_IOW(COPY_RANGE_IOC_MAGIC, 0x02, struct copy_range_args)
 

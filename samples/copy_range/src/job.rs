@@ -2,7 +2,10 @@
 
 //! Asynchronous copies: the job descriptor returned by `COPY_RANGE_IOC_SUBMIT`.
 
-use crate::sys;
+use crate::{
+    ioctl::{self, StatusCmd},
+    sys, syscall,
+};
 use std::{
     io,
     os::fd::{AsFd, AsRawFd, BorrowedFd, IntoRawFd, OwnedFd, RawFd},
@@ -96,45 +99,16 @@ impl Job {
         Self { fd }
     }
 
-    fn status_ioctl(&self, cmd: u32) -> io::Result<JobStatus> {
-        let mut raw = sys::copy_range_status::default();
-        // SAFETY: `raw` is a valid `struct copy_range_status` that lives across the call, and
-        // the ioctl number says the kernel writes exactly that structure.
-        let ret = unsafe {
-            libc::ioctl(
-                self.fd.as_raw_fd(),
-                cmd as _,
-                &mut raw as *mut sys::copy_range_status,
-            )
-        };
-        if ret < 0 {
-            return Err(io::Error::last_os_error());
-        }
-        JobStatus::from_raw(&raw)
-    }
-
     /// The current status (`COPY_RANGE_JOB_IOC_STATUS`); never blocks.
     pub fn status(&self) -> io::Result<JobStatus> {
-        self.status_ioctl(sys::COPY_RANGE_JOB_IOC_STATUS)
+        JobStatus::from_raw(&ioctl::job_status(self.fd.as_fd(), StatusCmd::Now)?)
     }
 
     /// The current status through `read(2)` on the descriptor, the other documented way to
     /// ask; never blocks.
     pub fn read_status(&self) -> io::Result<JobStatus> {
-        let mut raw = sys::copy_range_status::default();
-        let size = std::mem::size_of::<sys::copy_range_status>();
-        // SAFETY: `raw` is `size` writable bytes.
-        let n = unsafe {
-            libc::read(
-                self.fd.as_raw_fd(),
-                &mut raw as *mut sys::copy_range_status as *mut libc::c_void,
-                size,
-            )
-        };
-        if n < 0 {
-            return Err(io::Error::last_os_error());
-        }
-        if n as usize != size {
+        let (raw, n) = ioctl::job_read_status(self.fd.as_fd())?;
+        if n != std::mem::size_of::<sys::copy_range_status>() {
             return Err(io::Error::new(
                 io::ErrorKind::UnexpectedEof,
                 "short read of a copy_range job status",
@@ -147,7 +121,7 @@ impl Job {
     /// (`COPY_RANGE_JOB_IOC_WAIT`). A signal interrupts the wait, not the job: the error's
     /// kind is then [`io::ErrorKind::Interrupted`], and retrying is the caller's choice.
     pub fn wait(&self) -> io::Result<JobStatus> {
-        self.status_ioctl(sys::COPY_RANGE_JOB_IOC_WAIT)
+        JobStatus::from_raw(&ioctl::job_status(self.fd.as_fd(), StatusCmd::Wait)?)
     }
 
     /// Waits at most `timeout` for the job to end (with `poll(2)`, whose unit is the
@@ -160,15 +134,10 @@ impl Job {
             events: libc::POLLIN,
             revents: 0,
         };
-        let ms = poll_timeout_ms(timeout);
-        // SAFETY: One valid `pollfd`.
-        let ret = unsafe { libc::poll(&mut pfd, 1, ms) };
-        if ret < 0 {
-            let e = io::Error::last_os_error();
-            if e.kind() == io::ErrorKind::Interrupted {
-                return Ok(None);
-            }
-            return Err(e);
+        match syscall::poll(std::slice::from_mut(&mut pfd), poll_timeout_ms(timeout)) {
+            Ok(_) => {}
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => return Ok(None),
+            Err(e) => return Err(e),
         }
         let st = self.status()?;
         Ok(st.is_finished().then_some(st))
@@ -178,13 +147,7 @@ impl Job {
     /// The job then ends [`JobState::Cancelled`] with an exact `copied`. Cancelling a finished
     /// job changes nothing.
     pub fn cancel(&self) -> io::Result<()> {
-        // SAFETY: The ioctl takes no argument.
-        let ret =
-            unsafe { libc::ioctl(self.fd.as_raw_fd(), sys::COPY_RANGE_JOB_IOC_CANCEL as _, 0) };
-        if ret < 0 {
-            return Err(io::Error::last_os_error());
-        }
-        Ok(())
+        ioctl::job_cancel(self.fd.as_fd())
     }
 }
 

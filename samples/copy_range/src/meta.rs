@@ -4,9 +4,16 @@
 //! extended attributes, ownership, permissions, timestamps (in that order, so that a chown
 //! cannot clear bits that chmod set, and nothing after futimens changes the times).
 
-use crate::copyfile::{staged, staged_detail, Preserve, Stage};
-use crate::fsops::cvt;
-use std::{ffi::CString, io, os::fd::RawFd};
+use crate::{
+    errors::{staged, staged_detail, Stage},
+    options::Preserve,
+    syscall,
+};
+use std::{
+    ffi::CString,
+    io,
+    os::fd::{AsFd, BorrowedFd},
+};
 
 /// Attributes GNU cp never copies as attributes (libattr's `/etc/xattr.conf`): the SELinux,
 /// IMA and EVM labels belong to the destination's context, not to the data.
@@ -25,23 +32,30 @@ fn unsupported(e: &io::Error) -> bool {
     matches!(e.raw_os_error(), Some(libc::ENOTSUP) | Some(libc::ENOSYS))
 }
 
-fn list_xattrs(fd: RawFd) -> io::Result<Vec<CString>> {
-    let mut buf = vec![0u8; 1024];
+/// Calls `get` with a buffer, and again with a larger one while it says `ERANGE` (the value
+/// grew since the size query): the bytes it filled. `get` with an empty buffer is the size
+/// query.
+fn read_growing(
+    mut buf: Vec<u8>,
+    get: impl Fn(&mut [u8]) -> io::Result<usize>,
+) -> io::Result<Vec<u8>> {
     loop {
-        // SAFETY: `buf` is writable for its length.
-        let n = unsafe { libc::flistxattr(fd, buf.as_mut_ptr() as *mut libc::c_char, buf.len()) };
-        if n >= 0 {
-            buf.truncate(n as usize);
-            break;
+        match get(&mut buf) {
+            Ok(n) => {
+                buf.truncate(n);
+                return Ok(buf);
+            }
+            Err(e) if e.raw_os_error() != Some(libc::ERANGE) => return Err(e),
+            Err(_) => {
+                let need = get(&mut []).unwrap_or(0);
+                buf.resize(need.max(buf.len() * 2), 0);
+            }
         }
-        let e = io::Error::last_os_error();
-        if e.raw_os_error() != Some(libc::ERANGE) {
-            return Err(e);
-        }
-        // SAFETY: A size query.
-        let need = unsafe { libc::flistxattr(fd, std::ptr::null_mut(), 0) };
-        buf.resize((need.max(0) as usize).max(buf.len() * 2), 0);
     }
+}
+
+fn list_xattrs(fd: BorrowedFd<'_>) -> io::Result<Vec<CString>> {
+    let buf = read_growing(vec![0u8; 1024], |b| syscall::flistxattr(fd, b))?;
     Ok(buf
         .split(|&b| b == 0)
         .filter(|s| !s.is_empty())
@@ -49,35 +63,18 @@ fn list_xattrs(fd: RawFd) -> io::Result<Vec<CString>> {
         .collect())
 }
 
-fn get_xattr(fd: RawFd, name: &CString) -> io::Result<Vec<u8>> {
-    let mut buf = vec![0u8; 256];
-    loop {
-        // SAFETY: `name` is NUL-terminated, `buf` writable for its length.
-        let n = unsafe {
-            libc::fgetxattr(
-                fd,
-                name.as_ptr(),
-                buf.as_mut_ptr() as *mut libc::c_void,
-                buf.len(),
-            )
-        };
-        if n >= 0 {
-            buf.truncate(n as usize);
-            return Ok(buf);
-        }
-        let e = io::Error::last_os_error();
-        if e.raw_os_error() != Some(libc::ERANGE) {
-            return Err(e);
-        }
-        // SAFETY: A size query.
-        let need = unsafe { libc::fgetxattr(fd, name.as_ptr(), std::ptr::null_mut(), 0) };
-        buf.resize((need.max(0) as usize).max(buf.len() * 2), 0);
-    }
+fn get_xattr(fd: BorrowedFd<'_>, name: &CString) -> io::Result<Vec<u8>> {
+    read_growing(vec![0u8; 256], |b| syscall::fgetxattr(fd, name, b))
 }
 
 /// Copies the extended attributes of `src` to `dst`: the ACLs when `acls`, every other one
 /// (but the [`SKIP`] labels) when `others`. Errors name the attribute.
-fn copy_xattrs(src: RawFd, dst: RawFd, acls: bool, others: bool) -> io::Result<()> {
+fn copy_xattrs(
+    src: BorrowedFd<'_>,
+    dst: BorrowedFd<'_>,
+    acls: bool,
+    others: bool,
+) -> io::Result<()> {
     let names = match list_xattrs(src) {
         Ok(names) => names,
         // A source filesystem without attributes has none to copy.
@@ -99,18 +96,7 @@ fn copy_xattrs(src: RawFd, dst: RawFd, acls: bool, others: bool) -> io::Result<(
             Err(e) if e.raw_os_error() == Some(libc::ENODATA) => continue,
             Err(e) => return Err(staged_detail(Stage::Xattr, e, &text)),
         };
-        // SAFETY: `name` is NUL-terminated, `value` readable for its length.
-        let ret = unsafe {
-            libc::fsetxattr(
-                dst,
-                name.as_ptr(),
-                value.as_ptr() as *const libc::c_void,
-                value.len(),
-                0,
-            )
-        };
-        if ret < 0 {
-            let e = io::Error::last_os_error();
+        if let Err(e) = syscall::fsetxattr(dst, &name, &value) {
             // ACLs on a destination filesystem without them: the mode still carries the
             // permission bits, and GNU cp is silent here too.
             if is_acl && !others && unsupported(&e) {
@@ -125,8 +111,8 @@ fn copy_xattrs(src: RawFd, dst: RawFd, acls: bool, others: bool) -> io::Result<(
 /// Applies what `preserve` asks for from `st` (the source's `stat` before the copy) to the
 /// open destination `dst`.
 pub(crate) fn apply(
-    src: RawFd,
-    dst: RawFd,
+    src: BorrowedFd<'_>,
+    dst: BorrowedFd<'_>,
     st: &libc::stat,
     preserve: &Preserve,
 ) -> io::Result<()> {
@@ -134,12 +120,10 @@ pub(crate) fn apply(
         copy_xattrs(src, dst, preserve.mode, preserve.xattr)?;
     }
     let mut mode = st.st_mode & 0o7777;
-    // SAFETY: Plain system calls.
-    let (euid, egid) = unsafe { (libc::geteuid(), libc::getegid()) };
+    let (euid, egid) = syscall::effective_ids();
     let mut owner_kept = (st.st_uid == euid, st.st_gid == egid);
     if preserve.ownership {
-        // SAFETY: A plain system call on a valid descriptor.
-        match cvt(unsafe { libc::fchown(dst, st.st_uid, st.st_gid) }) {
+        match syscall::fchown(dst, st.st_uid, st.st_gid) {
             Ok(_) => owner_kept = (true, true),
             Err(e) => {
                 // GNU cp (set_owner/chown_failure_ok): without the privilege to chown,
@@ -148,8 +132,8 @@ pub(crate) fn apply(
                 if !ignorable || euid == 0 {
                     return Err(staged(Stage::Ownership, e));
                 }
-                // SAFETY: As above; -1 keeps the owner.
-                if unsafe { libc::fchown(dst, u32::MAX, st.st_gid) } == 0 {
+                // -1 keeps the owner.
+                if syscall::fchown(dst, u32::MAX, st.st_gid).is_ok() {
                     owner_kept.1 = true;
                 }
             }
@@ -163,8 +147,7 @@ pub(crate) fn apply(
         if !owner_kept.1 {
             mode &= !libc::S_ISGID;
         }
-        // SAFETY: A plain system call on a valid descriptor.
-        cvt(unsafe { libc::fchmod(dst, mode) }).map_err(|e| staged(Stage::Permissions, e))?;
+        syscall::fchmod(dst, mode).map_err(|e| staged(Stage::Permissions, e))?;
     }
     if preserve.timestamps {
         let times = [
@@ -177,9 +160,21 @@ pub(crate) fn apply(
                 tv_nsec: st.st_mtime_nsec,
             },
         ];
-        // SAFETY: Two valid timespecs.
-        cvt(unsafe { libc::futimens(dst, times.as_ptr()) })
-            .map_err(|e| staged(Stage::Timestamps, e))?;
+        syscall::futimens(dst, &times).map_err(|e| staged(Stage::Timestamps, e))?;
     }
     Ok(())
+}
+
+/// Applies the metadata `preserve` asks for, from `src_stat` (the source's `stat`, taken
+/// before the copy read it, so the access time is the old one) and the open `src` (for its
+/// extended attributes), to the open `dst`: what [`FileCopy::commit`](crate::FileCopy::commit)
+/// does to a file, for callers that copy directories or other objects themselves. Errors carry
+/// a [`Stage`].
+pub fn apply_metadata(
+    src: &impl AsFd,
+    src_stat: &libc::stat,
+    dst: &impl AsFd,
+    preserve: &Preserve,
+) -> io::Result<()> {
+    apply(src.as_fd(), dst.as_fd(), src_stat, preserve)
 }

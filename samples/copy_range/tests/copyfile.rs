@@ -4,56 +4,23 @@
 //! errors, atomic creation, holes, metadata, cancellation, batched commits. Runs as any user; the ownership
 //! check needs root and says so when it is skipped.
 
+mod common;
+
+use common::{blocks, can_reflink, pattern, sys, TestDir};
 use copy_range::{
     copyfile, error_errno, error_stage, CancelToken, CopyOptions, CopyPath, Create, FileCopy,
     Preserve, Reflink, Stage,
 };
 use std::{
-    ffi::CString,
     fs,
     io::Write,
-    os::unix::{ffi::OsStrExt, fs::MetadataExt},
-    path::{Path, PathBuf},
+    os::unix::fs::MetadataExt,
+    path::Path,
     sync::{
         atomic::{AtomicU32, Ordering},
         Arc,
     },
 };
-
-/// A fresh directory under the system's temporary directory, removed on drop.
-struct TestDir(PathBuf);
-
-impl TestDir {
-    fn new(name: &str) -> Self {
-        static N: AtomicU32 = AtomicU32::new(0);
-        let p = std::env::temp_dir().join(format!(
-            "copy-range-test-{}-{}-{name}",
-            std::process::id(),
-            N.fetch_add(1, Ordering::SeqCst)
-        ));
-        let _ = fs::remove_dir_all(&p);
-        fs::create_dir_all(&p).unwrap();
-        TestDir(p)
-    }
-    fn path(&self, name: &str) -> PathBuf {
-        self.0.join(name)
-    }
-    /// Every name in the directory, hidden ones included.
-    fn names(&self) -> Vec<String> {
-        let mut v: Vec<String> = fs::read_dir(&self.0)
-            .unwrap()
-            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-            .collect();
-        v.sort();
-        v
-    }
-}
-
-impl Drop for TestDir {
-    fn drop(&mut self) {
-        let _ = fs::remove_dir_all(&self.0);
-    }
-}
 
 fn opts(reflink: Reflink) -> CopyOptions {
     CopyOptions {
@@ -63,44 +30,18 @@ fn opts(reflink: Reflink) -> CopyOptions {
     }
 }
 
-/// Writes `len` bytes of a pattern that differs per offset, so a misplaced byte shows.
-fn pattern(len: usize, seed: u8) -> Vec<u8> {
-    (0..len)
-        .map(|i| (i as u32).wrapping_mul(2_654_435_761).to_le_bytes()[i % 4] ^ seed)
-        .collect()
-}
-
 /// A sparse file: `size` bytes, with 64 KiB of data at each offset in `data_at`.
 fn sparse_file(p: &Path, size: u64, data_at: &[u64]) -> Vec<u8> {
     let f = fs::File::create(p).unwrap();
     f.set_len(size).unwrap();
     let mut expect = vec![0u8; size as usize];
     for (i, &off) in data_at.iter().enumerate() {
-        let chunk = pattern(64 << 10, i as u8);
+        let chunk = pattern(64 << 10, i as u64);
         std::os::unix::fs::FileExt::write_all_at(&f, &chunk, off).unwrap();
         expect[off as usize..off as usize + chunk.len()].copy_from_slice(&chunk);
     }
     f.sync_all().unwrap();
     expect
-}
-
-/// Whether this directory's filesystem can share extents: a FICLONE between two files there.
-fn can_reflink(dir: &TestDir) -> bool {
-    let a = dir.path(".probe-a");
-    let b = dir.path(".probe-b");
-    fs::write(&a, vec![7u8; 4096]).unwrap();
-    let fa = fs::File::open(&a).unwrap();
-    let fb = fs::File::create(&b).unwrap();
-    use std::os::fd::AsRawFd;
-    // SAFETY: FICLONE (0x40049409) with a source descriptor.
-    let ok = unsafe { libc::ioctl(fb.as_raw_fd(), 0x4004_9409, fa.as_raw_fd()) } == 0;
-    let _ = fs::remove_file(&a);
-    let _ = fs::remove_file(&b);
-    ok
-}
-
-fn blocks(p: &Path) -> u64 {
-    fs::metadata(p).unwrap().blocks()
 }
 
 #[test]
@@ -341,56 +282,6 @@ fn cancel_discards_the_copy() {
     }
 }
 
-fn set_times(p: &Path, atime: (i64, i64), mtime: (i64, i64)) {
-    let c = CString::new(p.as_os_str().as_bytes()).unwrap();
-    let t = [
-        libc::timespec {
-            tv_sec: atime.0,
-            tv_nsec: atime.1,
-        },
-        libc::timespec {
-            tv_sec: mtime.0,
-            tv_nsec: mtime.1,
-        },
-    ];
-    // SAFETY: A NUL-terminated path and two timespecs.
-    assert_eq!(
-        unsafe { libc::utimensat(libc::AT_FDCWD, c.as_ptr(), t.as_ptr(), 0) },
-        0
-    );
-}
-
-fn get_xattr(p: &Path, name: &str) -> Option<Vec<u8>> {
-    let c = CString::new(p.as_os_str().as_bytes()).unwrap();
-    let n = CString::new(name).unwrap();
-    let mut buf = vec![0u8; 256];
-    // SAFETY: NUL-terminated strings and a writable buffer.
-    let r = unsafe {
-        libc::getxattr(
-            c.as_ptr(),
-            n.as_ptr(),
-            buf.as_mut_ptr() as *mut libc::c_void,
-            buf.len(),
-        )
-    };
-    (r >= 0).then(|| buf[..r as usize].to_vec())
-}
-
-fn set_xattr(p: &Path, name: &str, value: &[u8]) -> bool {
-    let c = CString::new(p.as_os_str().as_bytes()).unwrap();
-    let n = CString::new(name).unwrap();
-    // SAFETY: NUL-terminated strings and a readable buffer.
-    unsafe {
-        libc::setxattr(
-            c.as_ptr(),
-            n.as_ptr(),
-            value.as_ptr() as *const libc::c_void,
-            value.len(),
-            0,
-        ) == 0
-    }
-}
-
 #[test]
 fn metadata_is_preserved_on_request() {
     use std::os::unix::fs::PermissionsExt;
@@ -401,17 +292,16 @@ fn metadata_is_preserved_on_request() {
         .write_all(&pattern(100_000, 6))
         .unwrap();
     fs::set_permissions(&src, fs::Permissions::from_mode(0o751)).unwrap();
-    let xattrs = set_xattr(&src, "user.crcp.test", b"value\0with nul");
+    let xattrs = sys::set_xattr(&src, "user.crcp.test", b"value\0with nul");
     if !xattrs {
         eprintln!("note: no user.* xattrs on this filesystem; that part is skipped");
     }
-    set_times(
+    sys::set_times(
         &src,
         (1_000_000_000, 123_456_789),
         (1_200_000_000, 987_654_321),
     );
-    // SAFETY: Plain system calls.
-    let root = unsafe { libc::geteuid() } == 0;
+    let root = sys::is_root();
     if root {
         std::os::unix::fs::chown(&src, Some(12345), Some(23456)).unwrap();
     }
@@ -419,19 +309,14 @@ fn metadata_is_preserved_on_request() {
     // Nothing preserved: cp's mode (source rwx less the umask), our times, our owner.
     copyfile(&src, &d.path("plain"), &opts(Reflink::Never)).unwrap();
     let m = fs::metadata(d.path("plain")).unwrap();
-    // SAFETY: Reads and restores the umask.
-    let umask = unsafe {
-        let u = libc::umask(0);
-        libc::umask(u);
-        u
-    };
+    let umask = sys::umask();
     assert_eq!(m.mode() & 0o7777, 0o751 & !umask);
     assert_ne!(m.mtime(), 1_200_000_000);
-    assert_eq!(get_xattr(&d.path("plain"), "user.crcp.test"), None);
+    assert_eq!(sys::get_xattr(&d.path("plain"), "user.crcp.test"), None);
 
     // That copy read the source, which moved its atime (relatime): set it again. The copy
     // below reads it too, and must carry the time from before its own read.
-    set_times(
+    sys::set_times(
         &src,
         (1_000_000_000, 123_456_789),
         (1_200_000_000, 987_654_321),
@@ -447,7 +332,7 @@ fn metadata_is_preserved_on_request() {
     assert_eq!((m.mtime(), m.mtime_nsec()), (1_200_000_000, 987_654_321));
     if xattrs {
         assert_eq!(
-            get_xattr(&d.path("all"), "user.crcp.test").as_deref(),
+            sys::get_xattr(&d.path("all"), "user.crcp.test").as_deref(),
             Some(&b"value\0with nul"[..])
         );
     }
@@ -466,7 +351,7 @@ fn metadata_is_preserved_on_request() {
     };
     copyfile(&src, &d.path("x"), &o).unwrap();
     if xattrs {
-        assert!(get_xattr(&d.path("x"), "user.crcp.test").is_some());
+        assert!(sys::get_xattr(&d.path("x"), "user.crcp.test").is_some());
     }
     assert_ne!(fs::metadata(d.path("x")).unwrap().mtime(), 1_200_000_000);
 }
@@ -479,9 +364,7 @@ fn sources_that_are_not_regular_files_are_refused() {
     assert_eq!(error_stage(&e), Some(Stage::OpenSource));
     let e = copyfile(&d.0, &d.path("dst"), &opts(Reflink::Auto)).unwrap_err();
     assert_eq!(error_errno(&e), Some(libc::EISDIR));
-    let fifo = CString::new(d.path("fifo").as_os_str().as_bytes()).unwrap();
-    // SAFETY: A NUL-terminated path.
-    assert_eq!(unsafe { libc::mkfifo(fifo.as_ptr(), 0o600) }, 0);
+    sys::mkfifo(&d.path("fifo"), 0o600).unwrap();
     let e = copyfile(&d.path("fifo"), &d.path("dst"), &opts(Reflink::Auto)).unwrap_err();
     assert_eq!(error_errno(&e), Some(libc::EINVAL));
     let e = copyfile(&d.path("fifo"), &d.path("nodir/dst"), &opts(Reflink::Auto)).unwrap_err();
@@ -538,9 +421,9 @@ fn a_batch_links_every_copy_with_its_data_and_metadata() {
         let mut copies = Vec::new();
         for i in 0..5u8 {
             let src = d.path(&format!("s{i}"));
-            fs::write(&src, pattern(1000 * i as usize + 1, i)).unwrap();
+            fs::write(&src, pattern(1000 * i as u64 + 1, i.into())).unwrap();
             fs::set_permissions(&src, fs::Permissions::from_mode(0o600 + i as u32)).unwrap();
-            set_times(
+            sys::set_times(
                 &src,
                 (1_000_000_000, i as i64),
                 (1_100_000_000 + i as i64, 7),
@@ -573,7 +456,10 @@ fn a_batch_links_every_copy_with_its_data_and_metadata() {
             assert_eq!(r.bytes, 1000 * i as u64 + 1);
             assert_eq!(r.unnamed_temp, unnamed);
             let dst = d.path(&format!("d{i}"));
-            assert_eq!(fs::read(&dst).unwrap(), pattern(1000 * i + 1, i as u8));
+            assert_eq!(
+                fs::read(&dst).unwrap(),
+                pattern(1000 * i as u64 + 1, i as u64)
+            );
             let m = fs::metadata(&dst).unwrap();
             assert_eq!(m.mode() & 0o7777, 0o600 + i as u32);
             assert_eq!((m.mtime(), m.mtime_nsec()), (1_100_000_000 + i as i64, 7));
@@ -596,7 +482,7 @@ fn a_failing_member_of_a_batch_fails_alone() {
             ..opts(Reflink::Never)
         };
         for i in 0..3u8 {
-            fs::write(d.path(&format!("s{i}")), pattern(5000, i)).unwrap();
+            fs::write(d.path(&format!("s{i}")), pattern(5000, i.into())).unwrap();
         }
         let copies: Vec<FileCopy> = (0..3)
             .map(|i| begun(&d.path(&format!("s{i}")), &d.path(&format!("d{i}")), &o))

@@ -4,8 +4,9 @@
 //! each sharing policy, vectors ([`CopyRange::copy_vec`], [`CopyRange::submit_vec`]) and
 //! [`Job`]s, on the test VM's scratch filesystems (`/mnt/{btrfs,xfs,ext4,tmpfs}`).
 //!
-//! They need `/dev/copy_range`, which the host does not have, so they are `#[ignore]`d: a
-//! plain `cargo test` lists them as ignored instead of counting them as passed.
+//! They need `/dev/copy_range`, which the host does not have, so they are `#[ignore]`d (each
+//! is a [`device_test!`]): a plain `cargo test` lists them as ignored instead of counting them
+//! as passed.
 //! `tools/testing/vm/library_test.sh` runs them in the VM with `--include-ignored`. Without
 //! the device or a scratch filesystem a test fails when `COPY_RANGE_VM=1` (the VM sets it) and
 //! otherwise returns early with a note on standard error:
@@ -13,15 +14,21 @@
 //!   cargo test --release --manifest-path samples/Cargo.toml -p copy-range --test device --no-run
 //!   make vm CMD="$PWD/tools/testing/vm/library_test.sh $PWD/samples/target/release/deps/device-<hash>"
 
+mod common;
+
+use common::{
+    device::{device_test, setup, Fs},
+    pattern,
+};
 use copy_range::{
-    error_errno, fiemap_summary, CopyOptions, CopyPath, CopyRange, ExtentSummary, FileCopy, Job,
-    JobState, JobStatus, Reflink, Segment, Sharing, VecCopied, DEVICE_PATH,
+    error_errno, fiemap_summary, CopyOptions, CopyPath, ExtentSummary, FileCopy, Job, JobState,
+    JobStatus, Reflink, Segment, Sharing, VecCopied,
 };
 use std::{
     fs::{self, File, OpenOptions},
     io::{self, Seek, SeekFrom},
     os::unix::fs::FileExt,
-    path::{Path, PathBuf},
+    path::Path,
     time::{Duration, Instant},
 };
 
@@ -34,105 +41,6 @@ const BLOCK: u64 = 4096;
 /// Big enough to keep a data-copying job busy for seconds under the debug kernel (about
 /// 20 MiB/s under TCG with KASAN), so that it is caught running, as the C selftests do.
 const BIG: u64 = 64 * MIB + 4097;
-
-/// Whether this is the VM run, where nothing may be skipped.
-fn in_vm() -> bool {
-    std::env::var("COPY_RANGE_VM").as_deref() == Ok("1")
-}
-
-/// A test cannot run here: fails in the VM, where that means the environment is broken and the
-/// test would otherwise pass without testing anything; elsewhere says why and skips.
-fn unavailable<T>(why: &str) -> Option<T> {
-    assert!(
-        !in_vm(),
-        "{why}, and COPY_RANGE_VM=1: this run must not skip"
-    );
-    eprintln!("skipped: {why} (set COPY_RANGE_VM=1 to make this a failure)");
-    None
-}
-
-#[derive(Clone, Copy, Debug)]
-enum Fs {
-    Btrfs,
-    Xfs,
-    Ext4,
-    Tmpfs,
-}
-
-impl Fs {
-    fn root(self) -> &'static str {
-        match self {
-            Fs::Btrfs => "/mnt/btrfs",
-            Fs::Xfs => "/mnt/xfs",
-            Fs::Ext4 => "/mnt/ext4",
-            Fs::Tmpfs => "/mnt/tmpfs",
-        }
-    }
-
-    fn magic(self) -> i64 {
-        match self {
-            Fs::Btrfs => 0x9123_683e,
-            Fs::Xfs => 0x5846_5342,
-            Fs::Ext4 => 0xef53,
-            Fs::Tmpfs => 0x0102_1994,
-        }
-    }
-}
-
-/// The filesystem type of `path`, from statfs(2).
-fn fs_magic(path: &str) -> Option<i64> {
-    let c = std::ffi::CString::new(path).unwrap();
-    // SAFETY: An all-zero `struct statfs` is valid; statfs fills it in.
-    let mut st: libc::statfs = unsafe { std::mem::zeroed() };
-    // SAFETY: A NUL-terminated path and a valid `struct statfs`.
-    (unsafe { libc::statfs(c.as_ptr(), &mut st) } == 0).then_some(st.f_type as i64)
-}
-
-/// A fresh directory on one of the scratch filesystems, removed on drop.
-struct Scratch(PathBuf);
-
-impl Scratch {
-    fn path(&self, name: &str) -> PathBuf {
-        self.0.join(name)
-    }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = fs::remove_dir_all(&self.0);
-    }
-}
-
-/// The device and a scratch directory on `fs` for the test `name`, or `None` (skip) outside
-/// the VM when either is missing.
-fn setup(fs: Fs, name: &str) -> Option<(CopyRange, Scratch)> {
-    if !Path::new(DEVICE_PATH).exists() {
-        return unavailable(&format!("{DEVICE_PATH} is missing (module not loaded)"));
-    }
-    if fs_magic(fs.root()) != Some(fs.magic()) {
-        return unavailable(&format!("no {fs:?} mounted on {}", fs.root()));
-    }
-    let dev = CopyRange::open().expect("open /dev/copy_range");
-    let dir = Path::new(fs.root()).join(format!("copy-range-lib-{}-{name}", std::process::id()));
-    let _ = fs::remove_dir_all(&dir);
-    fs::create_dir(&dir).unwrap_or_else(|e| panic!("mkdir {}: {e}", dir.display()));
-    Some((dev, Scratch(dir)))
-}
-
-/// `len` bytes that differ per offset and per seed, so a misplaced or stale byte shows.
-fn pattern(len: u64, seed: u64) -> Vec<u8> {
-    let mut x = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
-    let mut v = Vec::with_capacity(len as usize + 8);
-    while (v.len() as u64) < len {
-        // xorshift64: cheap enough for 64 MiB in a debug build under emulation.
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        v.extend_from_slice(&x.to_le_bytes());
-    }
-    v.truncate(len as usize);
-    v
-}
 
 /// Creates `path` with `data` in it, on disk (so that FIEMAP and clones see real extents),
 /// open for reading and writing.
@@ -258,12 +166,7 @@ fn check_final(job: &Job, fin: &JobStatus) {
 
 // ---- Single ranges: copy, copy_all and the policies ----
 
-#[test]
-#[ignore = "needs /dev/copy_range: run in the VM by tools/testing/vm/library_test.sh"]
-fn btrfs_forbid_copies_independently() {
-    let Some((dev, dir)) = setup(Fs::Btrfs, "forbid") else {
-        return;
-    };
+device_test!(btrfs_forbid_copies_independently, Fs::Btrfs, |dev, dir| {
     let size = 3 * MIB + 333;
     let data = pattern(size, 1);
     let mut src = file_with(&dir.path("src"), &data);
@@ -313,167 +216,158 @@ fn btrfs_forbid_copies_independently() {
         0
     );
     assert_eq!(whole.metadata().unwrap().len(), size);
-}
+});
 
-#[test]
-#[ignore = "needs /dev/copy_range: run in the VM by tools/testing/vm/library_test.sh"]
-fn btrfs_allow_shares_the_aligned_body() {
-    let Some((dev, dir)) = setup(Fs::Btrfs, "allow") else {
-        return;
-    };
-    let size = 3 * MIB + 333;
-    let data = pattern(size, 2);
-    let src = file_with(&dir.path("src"), &data);
+device_test!(
+    btrfs_allow_shares_the_aligned_body,
+    Fs::Btrfs,
+    |dev, dir| {
+        let size = 3 * MIB + 333;
+        let data = pattern(size, 2);
+        let src = file_with(&dir.path("src"), &data);
 
-    // The whole file in one call: cloned, unaligned end of file included.
-    let whole = empty_file(&dir.path("whole"));
-    assert_eq!(
-        dev.copy(&src, 0, &whole, 0, size, Sharing::Allow).unwrap(),
-        size
-    );
-    assert_same("whole file", &contents(&whole), &data);
-    let e = extents(&whole);
-    assert!(e.mapped >= size, "{e:?}");
-    assert_eq!(e.shared, e.mapped, "not every extent is shared: {e:?}");
-
-    // An unaligned range: one call returns all of it, the block-aligned body shared and the
-    // head and tail copied.
-    let part = empty_file(&dir.path("part"));
-    let (off, len) = (2 * BLOCK + 100, MIB);
-    assert_eq!(
-        dev.copy(&src, off, &part, off, len, Sharing::Allow)
-            .unwrap(),
-        len
-    );
-    let got = contents(&part);
-    assert_eq!(got.len() as u64, off + len);
-    assert_same(
-        "unaligned range",
-        &got[off as usize..],
-        &data[off as usize..(off + len) as usize],
-    );
-    let body = (off + len) / BLOCK * BLOCK - off.div_ceil(BLOCK) * BLOCK;
-    let e = extents(&part);
-    assert_eq!(e.shared, body, "shared bytes of the unaligned range: {e:?}");
-    assert!(e.mapped > e.shared, "head and tail were not copied: {e:?}");
-}
-
-#[test]
-#[ignore = "needs /dev/copy_range: run in the VM by tools/testing/vm/library_test.sh"]
-fn btrfs_require_shares_everything_or_nothing() {
-    let Some((dev, dir)) = setup(Fs::Btrfs, "require") else {
-        return;
-    };
-    let size = 9 * MIB + 4097;
-    let data = pattern(size, 3);
-    let src = file_with(&dir.path("src"), &data);
-
-    // len 0: "could these two share?", yes.
-    let whole = empty_file(&dir.path("whole"));
-    assert_eq!(
-        dev.copy(&src, 0, &whole, 0, 0, Sharing::Require).unwrap(),
-        0
-    );
-    assert_eq!(
-        dev.copy_all(&src, 0, &whole, 0, size, Sharing::Require)
-            .unwrap(),
-        size
-    );
-    assert_same("whole file", &contents(&whole), &data);
-    let e = extents(&whole);
-    assert!(e.mapped >= size, "{e:?}");
-    assert_eq!(e.shared, e.mapped, "REQUIRE left bytes unshared: {e:?}");
-
-    // An unaligned range cannot be shared: EINVAL, and nothing is copied.
-    let part = empty_file(&dir.path("part"));
-    let r = dev.copy(
-        &src,
-        BLOCK + 1,
-        &part,
-        BLOCK + 1,
-        2 * BLOCK,
-        Sharing::Require,
-    );
-    assert_eq!(errno(r), libc::EINVAL);
-    let r = dev.copy_all(
-        &src,
-        BLOCK + 1,
-        &part,
-        BLOCK + 1,
-        2 * BLOCK,
-        Sharing::Require,
-    );
-    assert_eq!(errno(r), libc::EINVAL);
-    assert_eq!(
-        part.metadata().unwrap().len(),
-        0,
-        "REQUIRE wrote after EINVAL"
-    );
-}
-
-#[test]
-#[ignore = "needs /dev/copy_range: run in the VM by tools/testing/vm/library_test.sh"]
-fn ext4_require_is_eopnotsupp_and_nothing_is_copied() {
-    let Some((dev, dir)) = setup(Fs::Ext4, "require") else {
-        return;
-    };
-    let data = pattern(MIB, 4);
-    let src = file_with(&dir.path("src"), &data);
-    let dst = empty_file(&dir.path("dst"));
-    let is_unsupported = |r: io::Result<u64>| match r {
-        Err(e) => {
-            assert_eq!(e.raw_os_error(), Some(libc::EOPNOTSUPP), "{e}");
-            assert_eq!(e.kind(), io::ErrorKind::Unsupported, "{e}");
-        }
-        Ok(n) => panic!("REQUIRE on ext4 copied {n} bytes"),
-    };
-    is_unsupported(dev.copy(&src, 0, &dst, 0, MIB, Sharing::Require));
-    // The capability check comes first: even len 0 says no.
-    is_unsupported(dev.copy(&src, 0, &dst, 0, 0, Sharing::Require));
-    is_unsupported(dev.copy_all(&src, 0, &dst, 0, MIB, Sharing::Require));
-    // A submit makes the same check: no job.
-    let r = dev.submit(&src, 0, &dst, 0, MIB, Sharing::Require);
-    assert_eq!(errno(r), libc::EOPNOTSUPP);
-    let segs = [seg(0, 0, 64 * KIB), seg(64 * KIB, MIB, 64 * KIB)];
-    let r = dev.copy_vec(&src, &dst, &segs, Sharing::Require);
-    assert_eq!(errno(r), libc::EOPNOTSUPP);
-    let r = dev.submit_vec(&src, &dst, &segs, Sharing::Require);
-    assert_eq!(errno(r), libc::EOPNOTSUPP);
-    assert_eq!(dst.metadata().unwrap().len(), 0, "a failed REQUIRE wrote");
-}
-
-#[test]
-#[ignore = "needs /dev/copy_range: run in the VM by tools/testing/vm/library_test.sh"]
-fn ext4_forbid_and_allow_copy_data_over_several_chunks() {
-    let Some((dev, dir)) = setup(Fs::Ext4, "data") else {
-        return;
-    };
-    let size = 2 * CHUNK + MIB + 4097;
-    let data = pattern(size, 5);
-    let src = file_with(&dir.path("src"), &data);
-    for sharing in [Sharing::Forbid, Sharing::Allow] {
-        let dst = empty_file(&dir.path(&format!("{sharing:?}")));
-        // More than the module copies between signal checks: copy_all may need several calls.
+        // The whole file in one call: cloned, unaligned end of file included.
+        let whole = empty_file(&dir.path("whole"));
         assert_eq!(
-            dev.copy_all(&src, 0, &dst, 0, size, sharing).unwrap(),
-            size,
-            "{sharing:?}"
+            dev.copy(&src, 0, &whole, 0, size, Sharing::Allow).unwrap(),
+            size
         );
-        assert_same(&format!("{sharing:?}"), &contents(&dst), &data);
-        let e = extents(&dst);
-        assert!(e.mapped >= size, "{sharing:?}: {e:?}");
-        assert_eq!(e.shared, 0, "{sharing:?} on ext4 shares: {e:?}");
+        assert_same("whole file", &contents(&whole), &data);
+        let e = extents(&whole);
+        assert!(e.mapped >= size, "{e:?}");
+        assert_eq!(e.shared, e.mapped, "not every extent is shared: {e:?}");
+
+        // An unaligned range: one call returns all of it, the block-aligned body shared and the
+        // head and tail copied.
+        let part = empty_file(&dir.path("part"));
+        let (off, len) = (2 * BLOCK + 100, MIB);
+        assert_eq!(
+            dev.copy(&src, off, &part, off, len, Sharing::Allow)
+                .unwrap(),
+            len
+        );
+        let got = contents(&part);
+        assert_eq!(got.len() as u64, off + len);
+        assert_same(
+            "unaligned range",
+            &got[off as usize..],
+            &data[off as usize..(off + len) as usize],
+        );
+        let body = (off + len) / BLOCK * BLOCK - off.div_ceil(BLOCK) * BLOCK;
+        let e = extents(&part);
+        assert_eq!(e.shared, body, "shared bytes of the unaligned range: {e:?}");
+        assert!(e.mapped > e.shared, "head and tail were not copied: {e:?}");
     }
-}
+);
+
+device_test!(
+    btrfs_require_shares_everything_or_nothing,
+    Fs::Btrfs,
+    |dev, dir| {
+        let size = 9 * MIB + 4097;
+        let data = pattern(size, 3);
+        let src = file_with(&dir.path("src"), &data);
+
+        // len 0: "could these two share?", yes.
+        let whole = empty_file(&dir.path("whole"));
+        assert_eq!(
+            dev.copy(&src, 0, &whole, 0, 0, Sharing::Require).unwrap(),
+            0
+        );
+        assert_eq!(
+            dev.copy_all(&src, 0, &whole, 0, size, Sharing::Require)
+                .unwrap(),
+            size
+        );
+        assert_same("whole file", &contents(&whole), &data);
+        let e = extents(&whole);
+        assert!(e.mapped >= size, "{e:?}");
+        assert_eq!(e.shared, e.mapped, "REQUIRE left bytes unshared: {e:?}");
+
+        // An unaligned range cannot be shared: EINVAL, and nothing is copied.
+        let part = empty_file(&dir.path("part"));
+        let r = dev.copy(
+            &src,
+            BLOCK + 1,
+            &part,
+            BLOCK + 1,
+            2 * BLOCK,
+            Sharing::Require,
+        );
+        assert_eq!(errno(r), libc::EINVAL);
+        let r = dev.copy_all(
+            &src,
+            BLOCK + 1,
+            &part,
+            BLOCK + 1,
+            2 * BLOCK,
+            Sharing::Require,
+        );
+        assert_eq!(errno(r), libc::EINVAL);
+        assert_eq!(
+            part.metadata().unwrap().len(),
+            0,
+            "REQUIRE wrote after EINVAL"
+        );
+    }
+);
+
+device_test!(
+    ext4_require_is_eopnotsupp_and_nothing_is_copied,
+    Fs::Ext4,
+    |dev, dir| {
+        let data = pattern(MIB, 4);
+        let src = file_with(&dir.path("src"), &data);
+        let dst = empty_file(&dir.path("dst"));
+        let is_unsupported = |r: io::Result<u64>| match r {
+            Err(e) => {
+                assert_eq!(e.raw_os_error(), Some(libc::EOPNOTSUPP), "{e}");
+                assert_eq!(e.kind(), io::ErrorKind::Unsupported, "{e}");
+            }
+            Ok(n) => panic!("REQUIRE on ext4 copied {n} bytes"),
+        };
+        is_unsupported(dev.copy(&src, 0, &dst, 0, MIB, Sharing::Require));
+        // The capability check comes first: even len 0 says no.
+        is_unsupported(dev.copy(&src, 0, &dst, 0, 0, Sharing::Require));
+        is_unsupported(dev.copy_all(&src, 0, &dst, 0, MIB, Sharing::Require));
+        // A submit makes the same check: no job.
+        let r = dev.submit(&src, 0, &dst, 0, MIB, Sharing::Require);
+        assert_eq!(errno(r), libc::EOPNOTSUPP);
+        let segs = [seg(0, 0, 64 * KIB), seg(64 * KIB, MIB, 64 * KIB)];
+        let r = dev.copy_vec(&src, &dst, &segs, Sharing::Require);
+        assert_eq!(errno(r), libc::EOPNOTSUPP);
+        let r = dev.submit_vec(&src, &dst, &segs, Sharing::Require);
+        assert_eq!(errno(r), libc::EOPNOTSUPP);
+        assert_eq!(dst.metadata().unwrap().len(), 0, "a failed REQUIRE wrote");
+    }
+);
+
+device_test!(
+    ext4_forbid_and_allow_copy_data_over_several_chunks,
+    Fs::Ext4,
+    |dev, dir| {
+        let size = 2 * CHUNK + MIB + 4097;
+        let data = pattern(size, 5);
+        let src = file_with(&dir.path("src"), &data);
+        for sharing in [Sharing::Forbid, Sharing::Allow] {
+            let dst = empty_file(&dir.path(&format!("{sharing:?}")));
+            // More than the module copies between signal checks: copy_all may need several calls.
+            assert_eq!(
+                dev.copy_all(&src, 0, &dst, 0, size, sharing).unwrap(),
+                size,
+                "{sharing:?}"
+            );
+            assert_same(&format!("{sharing:?}"), &contents(&dst), &data);
+            let e = extents(&dst);
+            assert!(e.mapped >= size, "{sharing:?}: {e:?}");
+            assert_eq!(e.shared, 0, "{sharing:?} on ext4 shares: {e:?}");
+        }
+    }
+);
 
 // ---- Vectors ----
 
-#[test]
-#[ignore = "needs /dev/copy_range: run in the VM by tools/testing/vm/library_test.sh"]
-fn copy_vec_copies_every_segment() {
-    let Some((dev, dir)) = setup(Fs::Btrfs, "vec") else {
-        return;
-    };
+device_test!(copy_vec_copies_every_segment, Fs::Btrfs, |dev, dir| {
     let data = pattern(2 * MIB + 333, 6);
     let old = pattern(MIB, 7);
     let src = file_with(&dir.path("src"), &data);
@@ -523,280 +417,270 @@ fn copy_vec_copies_every_segment() {
         }
     );
     assert_eq!(dst.metadata().unwrap().len(), 0);
-}
+});
 
-#[test]
-#[ignore = "needs /dev/copy_range: run in the VM by tools/testing/vm/library_test.sh"]
-fn copy_vec_is_in_order_and_stops_at_a_short_segment() {
-    let Some((dev, dir)) = setup(Fs::Ext4, "vec-eof") else {
-        return;
-    };
-    let size = MIB + 333;
-    let data = pattern(size, 8);
-    let old = pattern(MIB, 9);
-    let src = file_with(&dir.path("src"), &data);
-    // The third segment crosses the source's end: the copy stops there, so the fourth, which
-    // lies before it in the destination, is never copied.
-    let segs = [
-        seg(0, 10, 10_000),
-        seg(5_000, 20_000, 70_000),
-        seg(size - 100, 600_000, 1_000),
-        seg(7, 200_000, 4096),
-    ];
-    let dst = file_with(&dir.path("dst"), &old);
-    let r = dev.copy_vec(&src, &dst, &segs, Sharing::Forbid).unwrap();
-    assert_eq!(
-        r,
-        VecCopied {
-            done_segs: 2,
-            copied: 80_100
-        }
-    );
-    let want = after_vec(&old, &data, &segs, 80_100);
-    assert_same("copy_vec", &contents(&dst), &want);
-    assert_same(
-        "the fourth segment's range",
-        &want[200_000..204_096],
-        &old[200_000..204_096],
-    );
-
-    // As a job: the same bytes, DONE, total counting each segment up to the source's end.
-    let dst2 = file_with(&dir.path("dst2"), &old);
-    let job = dev.submit_vec(&src, &dst2, &segs, Sharing::Forbid).unwrap();
-    let fin = job.wait().unwrap();
-    assert_eq!(fin.state, JobState::Done, "{fin:?}");
-    assert_eq!(fin.copied, 80_100);
-    assert_eq!(fin.total, 10_000 + 70_000 + 100 + 4096);
-    check_final(&job, &fin);
-    assert_same("submit_vec", &contents(&dst2), &want);
-}
-
-#[test]
-#[ignore = "needs /dev/copy_range: run in the VM by tools/testing/vm/library_test.sh"]
-fn vec_with_overlapping_destinations_is_einval_and_copies_nothing() {
-    let Some((dev, dir)) = setup(Fs::Tmpfs, "vec-overlap") else {
-        return;
-    };
-    let data = pattern(MIB, 10);
-    let old = pattern(256 * KIB, 11);
-    let src = file_with(&dir.path("src"), &data);
-    let dst = file_with(&dir.path("dst"), &old);
-    let good = [
-        seg(1, 3, 5_000),
-        seg(8_193, 10_003, 5_000),
-        seg(16_385, 20_003, 5_000),
-        seg(24_577, 30_003, 5_000),
-    ];
-    let mut by_a_byte = good;
-    by_a_byte[3].dst_off = good[1].dst_off + good[1].len - 1;
-    let mut inside = good;
-    inside[3] = seg(0, good[0].dst_off + 100, 10);
-    let mut twice = good;
-    twice[3] = good[1];
-    for (what, segs) in [
-        ("overlap by a byte", &by_a_byte),
-        ("one inside another", &inside),
-        ("the same segment twice", &twice),
-    ] {
-        let r = dev.copy_vec(&src, &dst, segs, Sharing::Forbid);
-        match r {
-            Err(e) => {
-                assert_eq!(e.raw_os_error(), Some(libc::EINVAL), "{what}: {e}");
-                assert_eq!(e.kind(), io::ErrorKind::InvalidInput, "{what}: {e}");
+device_test!(
+    copy_vec_is_in_order_and_stops_at_a_short_segment,
+    Fs::Ext4,
+    |dev, dir| {
+        let size = MIB + 333;
+        let data = pattern(size, 8);
+        let old = pattern(MIB, 9);
+        let src = file_with(&dir.path("src"), &data);
+        // The third segment crosses the source's end: the copy stops there, so the fourth, which
+        // lies before it in the destination, is never copied.
+        let segs = [
+            seg(0, 10, 10_000),
+            seg(5_000, 20_000, 70_000),
+            seg(size - 100, 600_000, 1_000),
+            seg(7, 200_000, 4096),
+        ];
+        let dst = file_with(&dir.path("dst"), &old);
+        let r = dev.copy_vec(&src, &dst, &segs, Sharing::Forbid).unwrap();
+        assert_eq!(
+            r,
+            VecCopied {
+                done_segs: 2,
+                copied: 80_100
             }
-            Ok(v) => panic!("{what}: copy_vec accepted it: {v:?}"),
-        }
-        let r = dev.submit_vec(&src, &dst, segs, Sharing::Forbid);
-        if let Ok(job) = &r {
-            panic!(
-                "{what}: submit_vec accepted it; the job ended {:?}",
-                job.wait()
-            );
-        }
-        assert_eq!(errno(r), libc::EINVAL, "{what}");
-        assert_same(what, &contents(&dst), &old);
+        );
+        let want = after_vec(&old, &data, &segs, 80_100);
+        assert_same("copy_vec", &contents(&dst), &want);
+        assert_same(
+            "the fourth segment's range",
+            &want[200_000..204_096],
+            &old[200_000..204_096],
+        );
+
+        // As a job: the same bytes, DONE, total counting each segment up to the source's end.
+        let dst2 = file_with(&dir.path("dst2"), &old);
+        let job = dev.submit_vec(&src, &dst2, &segs, Sharing::Forbid).unwrap();
+        let fin = job.wait().unwrap();
+        assert_eq!(fin.state, JobState::Done, "{fin:?}");
+        assert_eq!(fin.copied, 80_100);
+        assert_eq!(fin.total, 10_000 + 70_000 + 100 + 4096);
+        check_final(&job, &fin);
+        assert_same("submit_vec", &contents(&dst2), &want);
     }
-    // More segments than a vector may hold: EINVAL from the module, not from the library.
-    let max = copy_range::sys::COPY_RANGE_VEC_MAX_SEGS as u64;
-    let many: Vec<Segment> = (0..=max).map(|i| seg(i * 5, i * 7 + 1, 3)).collect();
-    assert_eq!(
-        errno(dev.copy_vec(&src, &dst, &many, Sharing::Forbid)),
-        libc::EINVAL
-    );
-    assert_same("too many segments", &contents(&dst), &old);
-    // And the good vector works on the same files, so the errors were about the segments.
-    let sum: u64 = good.iter().map(|s| s.len).sum();
-    assert_eq!(
-        dev.copy_vec(&src, &dst, &many[..max as usize], Sharing::Forbid)
-            .unwrap(),
-        VecCopied {
-            done_segs: max as u32,
-            copied: 3 * max
-        }
-    );
-    let dst2 = file_with(&dir.path("dst2"), &old);
-    assert_eq!(
-        dev.copy_vec(&src, &dst2, &good, Sharing::Forbid).unwrap(),
-        VecCopied {
-            done_segs: 4,
-            copied: sum
-        }
-    );
-    assert_same(
-        "good vector",
-        &contents(&dst2),
-        &after_vec(&old, &data, &good, sum),
-    );
-}
+);
 
-#[test]
-#[ignore = "needs /dev/copy_range: run in the VM by tools/testing/vm/library_test.sh"]
-fn submit_vec_wait_status_and_sharing_on_xfs() {
-    let Some((dev, dir)) = setup(Fs::Xfs, "submitv") else {
-        return;
-    };
-    let data = pattern(8 * MIB + 5, 12);
-    let old = pattern(2 * MIB, 13);
-    let src = file_with(&dir.path("src"), &data);
-    let dst = file_with(&dir.path("dst"), &old);
-    let segs = [
-        seg(4 * MIB, 0, MIB),
-        seg(17, MIB + 3, 2 * MIB + 11),
-        seg(0, 4 * MIB, 2 * MIB),
-        seg(8 * MIB - 1, 7 * MIB, 6),
-    ];
-    let sum: u64 = segs.iter().map(|s| s.len).sum();
-    let job = dev.submit_vec(&src, &dst, &segs, Sharing::Allow).unwrap();
-    let st = job.status().unwrap();
-    assert_eq!(st.total, sum, "{st:?}");
-    assert!(st.copied <= st.total, "{st:?}");
-    assert!(
-        matches!(st.state, JobState::Running | JobState::Done),
-        "{st:?}"
-    );
-    let fin = job.wait().unwrap();
-    assert_eq!(fin.state, JobState::Done, "{fin:?}");
-    assert_eq!((fin.copied, fin.total, fin.errno), (sum, sum, 0));
-    assert!(fin.error().is_none());
-    check_final(&job, &fin);
-    drop(job);
-    assert_same(
-        "submit_vec",
-        &contents(&dst),
-        &after_vec(&old, &data, &segs, sum),
-    );
-    // The two aligned segments (3 MiB) are shared, on xfs as on btrfs.
-    let e = extents(&dst);
-    assert!(e.shared >= 3 * MIB, "{e:?}");
+device_test!(
+    vec_with_overlapping_destinations_is_einval_and_copies_nothing,
+    Fs::Tmpfs,
+    |dev, dir| {
+        let data = pattern(MIB, 10);
+        let old = pattern(256 * KIB, 11);
+        let src = file_with(&dir.path("src"), &data);
+        let dst = file_with(&dir.path("dst"), &old);
+        let good = [
+            seg(1, 3, 5_000),
+            seg(8_193, 10_003, 5_000),
+            seg(16_385, 20_003, 5_000),
+            seg(24_577, 30_003, 5_000),
+        ];
+        let mut by_a_byte = good;
+        by_a_byte[3].dst_off = good[1].dst_off + good[1].len - 1;
+        let mut inside = good;
+        inside[3] = seg(0, good[0].dst_off + 100, 10);
+        let mut twice = good;
+        twice[3] = good[1];
+        for (what, segs) in [
+            ("overlap by a byte", &by_a_byte),
+            ("one inside another", &inside),
+            ("the same segment twice", &twice),
+        ] {
+            let r = dev.copy_vec(&src, &dst, segs, Sharing::Forbid);
+            match r {
+                Err(e) => {
+                    assert_eq!(e.raw_os_error(), Some(libc::EINVAL), "{what}: {e}");
+                    assert_eq!(e.kind(), io::ErrorKind::InvalidInput, "{what}: {e}");
+                }
+                Ok(v) => panic!("{what}: copy_vec accepted it: {v:?}"),
+            }
+            let r = dev.submit_vec(&src, &dst, segs, Sharing::Forbid);
+            if let Ok(job) = &r {
+                panic!(
+                    "{what}: submit_vec accepted it; the job ended {:?}",
+                    job.wait()
+                );
+            }
+            assert_eq!(errno(r), libc::EINVAL, "{what}");
+            assert_same(what, &contents(&dst), &old);
+        }
+        // More segments than a vector may hold: EINVAL from the module, not from the library.
+        let max = copy_range::sys::COPY_RANGE_VEC_MAX_SEGS as u64;
+        let many: Vec<Segment> = (0..=max).map(|i| seg(i * 5, i * 7 + 1, 3)).collect();
+        assert_eq!(
+            errno(dev.copy_vec(&src, &dst, &many, Sharing::Forbid)),
+            libc::EINVAL
+        );
+        assert_same("too many segments", &contents(&dst), &old);
+        // And the good vector works on the same files, so the errors were about the segments.
+        let sum: u64 = good.iter().map(|s| s.len).sum();
+        assert_eq!(
+            dev.copy_vec(&src, &dst, &many[..max as usize], Sharing::Forbid)
+                .unwrap(),
+            VecCopied {
+                done_segs: max as u32,
+                copied: 3 * max
+            }
+        );
+        let dst2 = file_with(&dir.path("dst2"), &old);
+        assert_eq!(
+            dev.copy_vec(&src, &dst2, &good, Sharing::Forbid).unwrap(),
+            VecCopied {
+                done_segs: 4,
+                copied: sum
+            }
+        );
+        assert_same(
+            "good vector",
+            &contents(&dst2),
+            &after_vec(&old, &data, &good, sum),
+        );
+    }
+);
 
-    // A single-range job on the same filesystem: DONE, whole file shared.
-    let clone = empty_file(&dir.path("clone"));
-    let job = dev
-        .submit(&src, 0, &clone, 0, u64::MAX, Sharing::Require)
-        .unwrap();
-    let fin = job.wait().unwrap();
-    assert_eq!(fin.state, JobState::Done, "{fin:?}");
-    assert_eq!(
-        (fin.copied, fin.total),
-        (data.len() as u64, data.len() as u64)
-    );
-    check_final(&job, &fin);
-    assert_same("submit", &contents(&clone), &data);
-    let e = extents(&clone);
-    assert_eq!(e.shared, e.mapped, "{e:?}");
-    assert!(e.shared >= data.len() as u64, "{e:?}");
-}
+device_test!(
+    submit_vec_wait_status_and_sharing_on_xfs,
+    Fs::Xfs,
+    |dev, dir| {
+        let data = pattern(8 * MIB + 5, 12);
+        let old = pattern(2 * MIB, 13);
+        let src = file_with(&dir.path("src"), &data);
+        let dst = file_with(&dir.path("dst"), &old);
+        let segs = [
+            seg(4 * MIB, 0, MIB),
+            seg(17, MIB + 3, 2 * MIB + 11),
+            seg(0, 4 * MIB, 2 * MIB),
+            seg(8 * MIB - 1, 7 * MIB, 6),
+        ];
+        let sum: u64 = segs.iter().map(|s| s.len).sum();
+        let job = dev.submit_vec(&src, &dst, &segs, Sharing::Allow).unwrap();
+        let st = job.status().unwrap();
+        assert_eq!(st.total, sum, "{st:?}");
+        assert!(st.copied <= st.total, "{st:?}");
+        assert!(
+            matches!(st.state, JobState::Running | JobState::Done),
+            "{st:?}"
+        );
+        let fin = job.wait().unwrap();
+        assert_eq!(fin.state, JobState::Done, "{fin:?}");
+        assert_eq!((fin.copied, fin.total, fin.errno), (sum, sum, 0));
+        assert!(fin.error().is_none());
+        check_final(&job, &fin);
+        drop(job);
+        assert_same(
+            "submit_vec",
+            &contents(&dst),
+            &after_vec(&old, &data, &segs, sum),
+        );
+        // The two aligned segments (3 MiB) are shared, on xfs as on btrfs.
+        let e = extents(&dst);
+        assert!(e.shared >= 3 * MIB, "{e:?}");
+
+        // A single-range job on the same filesystem: DONE, whole file shared.
+        let clone = empty_file(&dir.path("clone"));
+        let job = dev
+            .submit(&src, 0, &clone, 0, u64::MAX, Sharing::Require)
+            .unwrap();
+        let fin = job.wait().unwrap();
+        assert_eq!(fin.state, JobState::Done, "{fin:?}");
+        assert_eq!(
+            (fin.copied, fin.total),
+            (data.len() as u64, data.len() as u64)
+        );
+        check_final(&job, &fin);
+        assert_same("submit", &contents(&clone), &data);
+        let e = extents(&clone);
+        assert_eq!(e.shared, e.mapped, "{e:?}");
+        assert!(e.shared >= data.len() as u64, "{e:?}");
+    }
+);
 
 // ---- Cancelling jobs ----
 
-#[test]
-#[ignore = "needs /dev/copy_range: run in the VM by tools/testing/vm/library_test.sh"]
-fn submit_then_cancel_keeps_an_exact_prefix() {
-    let Some((dev, dir)) = setup(Fs::Ext4, "cancel") else {
-        return;
-    };
-    let data = pattern(BIG, 14);
-    let old = pattern(BIG, 15);
-    let src = file_with(&dir.path("src"), &data);
-    let dst = file_with(&dir.path("dst"), &old);
-    let job = dev.submit(&src, 0, &dst, 0, BIG, Sharing::Forbid).unwrap();
-    let running = wait_copied(&job, CHUNK);
-    assert_eq!(
-        running.state,
-        JobState::Running,
-        "the job ended before it could be cancelled: {running:?}"
-    );
-    let t0 = Instant::now();
-    job.cancel().unwrap();
-    assert!(t0.elapsed() < Duration::from_millis(500), "cancel blocked");
-    let fin = job.wait().unwrap();
-    eprintln!("cancelled at {} bytes, stopped at {fin:?}", running.copied);
-    assert_eq!(fin.state, JobState::Cancelled, "{fin:?}");
-    assert_eq!(fin.total, BIG);
-    assert!(fin.copied >= running.copied, "{fin:?}");
-    assert!(fin.copied < BIG, "{fin:?}");
-    assert_eq!(fin.errno, 0);
-    assert!(fin.error().is_none());
-    check_final(&job, &fin);
-    drop(job);
-    // Exactly `copied` bytes of the source, then the old contents, at the old size.
-    let got = contents(&dst);
-    let c = fin.copied as usize;
-    assert_eq!(got.len(), old.len());
-    assert_same("before copied", &got[..c], &data[..c]);
-    assert_same("after copied", &got[c..], &old[c..]);
-}
+device_test!(
+    submit_then_cancel_keeps_an_exact_prefix,
+    Fs::Ext4,
+    |dev, dir| {
+        let data = pattern(BIG, 14);
+        let old = pattern(BIG, 15);
+        let src = file_with(&dir.path("src"), &data);
+        let dst = file_with(&dir.path("dst"), &old);
+        let job = dev.submit(&src, 0, &dst, 0, BIG, Sharing::Forbid).unwrap();
+        let running = wait_copied(&job, CHUNK);
+        assert_eq!(
+            running.state,
+            JobState::Running,
+            "the job ended before it could be cancelled: {running:?}"
+        );
+        let t0 = Instant::now();
+        job.cancel().unwrap();
+        assert!(t0.elapsed() < Duration::from_millis(500), "cancel blocked");
+        let fin = job.wait().unwrap();
+        eprintln!("cancelled at {} bytes, stopped at {fin:?}", running.copied);
+        assert_eq!(fin.state, JobState::Cancelled, "{fin:?}");
+        assert_eq!(fin.total, BIG);
+        assert!(fin.copied >= running.copied, "{fin:?}");
+        assert!(fin.copied < BIG, "{fin:?}");
+        assert_eq!(fin.errno, 0);
+        assert!(fin.error().is_none());
+        check_final(&job, &fin);
+        drop(job);
+        // Exactly `copied` bytes of the source, then the old contents, at the old size.
+        let got = contents(&dst);
+        let c = fin.copied as usize;
+        assert_eq!(got.len(), old.len());
+        assert_same("before copied", &got[..c], &data[..c]);
+        assert_same("after copied", &got[c..], &old[c..]);
+    }
+);
 
-#[test]
-#[ignore = "needs /dev/copy_range: run in the VM by tools/testing/vm/library_test.sh"]
-fn submit_vec_then_cancel_keeps_exact_segments() {
-    let Some((dev, dir)) = setup(Fs::Ext4, "cancelv") else {
-        return;
-    };
-    let data = pattern(BIG, 16);
-    let old = pattern(BIG, 17);
-    let src = file_with(&dir.path("src"), &data);
-    let dst = file_with(&dir.path("dst"), &old);
-    // Four quarters of the file, copied to the destination in reverse order and at other
-    // offsets, so that a byte in the wrong place shows.
-    let q = BIG / 4;
-    let segs = [
-        seg(0, 3 * q + 1, q - 1),
-        seg(q, 2 * q, q),
-        seg(2 * q, q + 7, q - 7),
-        seg(3 * q, 0, q),
-    ];
-    let sum: u64 = segs.iter().map(|s| s.len).sum();
-    let job = dev.submit_vec(&src, &dst, &segs, Sharing::Forbid).unwrap();
-    // Past the first segment, so that the count spans a whole segment and part of the next.
-    let running = wait_copied(&job, q + CHUNK);
-    assert_eq!(
-        running.state,
-        JobState::Running,
-        "the job ended before it could be cancelled: {running:?}"
-    );
-    job.cancel().unwrap();
-    let fin = job.wait().unwrap();
-    eprintln!("cancelled at {} bytes, stopped at {fin:?}", running.copied);
-    assert_eq!(fin.state, JobState::Cancelled, "{fin:?}");
-    assert_eq!(fin.total, sum);
-    assert!(fin.copied >= running.copied && fin.copied < sum, "{fin:?}");
-    assert!(fin.copied > segs[0].len, "{fin:?}");
-    check_final(&job, &fin);
-    drop(job);
-    assert_same(
-        "destination after the cancel",
-        &contents(&dst),
-        &after_vec(&old, &data, &segs, fin.copied),
-    );
-}
+device_test!(
+    submit_vec_then_cancel_keeps_exact_segments,
+    Fs::Ext4,
+    |dev, dir| {
+        let data = pattern(BIG, 16);
+        let old = pattern(BIG, 17);
+        let src = file_with(&dir.path("src"), &data);
+        let dst = file_with(&dir.path("dst"), &old);
+        // Four quarters of the file, copied to the destination in reverse order and at other
+        // offsets, so that a byte in the wrong place shows.
+        let q = BIG / 4;
+        let segs = [
+            seg(0, 3 * q + 1, q - 1),
+            seg(q, 2 * q, q),
+            seg(2 * q, q + 7, q - 7),
+            seg(3 * q, 0, q),
+        ];
+        let sum: u64 = segs.iter().map(|s| s.len).sum();
+        let job = dev.submit_vec(&src, &dst, &segs, Sharing::Forbid).unwrap();
+        // Past the first segment, so that the count spans a whole segment and part of the next.
+        let running = wait_copied(&job, q + CHUNK);
+        assert_eq!(
+            running.state,
+            JobState::Running,
+            "the job ended before it could be cancelled: {running:?}"
+        );
+        job.cancel().unwrap();
+        let fin = job.wait().unwrap();
+        eprintln!("cancelled at {} bytes, stopped at {fin:?}", running.copied);
+        assert_eq!(fin.state, JobState::Cancelled, "{fin:?}");
+        assert_eq!(fin.total, sum);
+        assert!(fin.copied >= running.copied && fin.copied < sum, "{fin:?}");
+        assert!(fin.copied > segs[0].len, "{fin:?}");
+        check_final(&job, &fin);
+        drop(job);
+        assert_same(
+            "destination after the cancel",
+            &contents(&dst),
+            &after_vec(&old, &data, &segs, fin.copied),
+        );
+    }
+);
 
-#[test]
-#[ignore = "needs /dev/copy_range: run in the VM by tools/testing/vm/library_test.sh"]
-fn dropping_a_running_job_stops_it() {
-    let Some((dev, dir)) = setup(Fs::Tmpfs, "drop") else {
-        return;
-    };
+device_test!(dropping_a_running_job_stops_it, Fs::Tmpfs, |dev, dir| {
     let data = pattern(BIG, 18);
     let src = file_with(&dir.path("src"), &data);
     let dst = empty_file(&dir.path("dst"));
@@ -816,60 +700,60 @@ fn dropping_a_running_job_stops_it() {
     assert!((got.len() as u64) < BIG, "the job ran to the end");
     assert!(got.len() as u64 >= running.copied);
     assert_same("prefix", &got, &data[..got.len()]);
-}
+});
 
-#[test]
-#[ignore = "needs /dev/copy_range: run in the VM by tools/testing/vm/library_test.sh"]
-fn commit_batch_of_module_jobs_across_filesystems() {
-    let Some((dev, btrfs)) = setup(Fs::Btrfs, "batch") else {
-        return;
-    };
-    let Some((_, ext4)) = setup(Fs::Ext4, "batch") else {
-        return;
-    };
-    let opts = CopyOptions {
-        reflink: Reflink::Auto,
-        ..CopyOptions::default()
-    };
-    let mut copies = Vec::new();
-    let mut want = Vec::new();
-    for (i, dir) in [&btrfs, &ext4, &btrfs, &ext4].into_iter().enumerate() {
-        let data = pattern(100 * KIB + i as u64, 30 + i as u64);
-        let src = dir.path(&format!("src{i}"));
-        file_with(&src, &data);
-        let mut fc = FileCopy::begin(&src, &dir.path(&format!("dst{i}")), &opts).unwrap();
+device_test!(
+    commit_batch_of_module_jobs_across_filesystems,
+    Fs::Btrfs,
+    |dev, btrfs| {
+        let Some((_, ext4)) = setup(Fs::Ext4, "commit_batch_of_module_jobs_across_filesystems")
+        else {
+            return;
+        };
+        let opts = CopyOptions {
+            reflink: Reflink::Auto,
+            ..CopyOptions::default()
+        };
+        let mut copies = Vec::new();
+        let mut want = Vec::new();
+        for (i, dir) in [&btrfs, &ext4, &btrfs, &ext4].into_iter().enumerate() {
+            let data = pattern(100 * KIB + i as u64, 30 + i as u64);
+            let src = dir.path(&format!("src{i}"));
+            file_with(&src, &data);
+            let mut fc = FileCopy::begin(&src, &dir.path(&format!("dst{i}")), &opts).unwrap();
+            fc.submit(&dev).unwrap();
+            fc.job().unwrap().wait().unwrap();
+            copies.push(fc);
+            want.push(data);
+        }
+        // A job still running fails alone (EBUSY), and is discarded.
+        let big = pattern(BIG, 35);
+        file_with(&btrfs.path("big"), &big);
+        let never = CopyOptions {
+            reflink: Reflink::Never,
+            ..opts.clone()
+        };
+        let mut fc = FileCopy::begin(&btrfs.path("big"), &btrfs.path("bigdst"), &never).unwrap();
         fc.submit(&dev).unwrap();
-        fc.job().unwrap().wait().unwrap();
-        copies.push(fc);
-        want.push(data);
+        copies.insert(2, fc);
+        let results = FileCopy::commit_batch(copies);
+        assert_eq!(results.len(), 5);
+        match &results[2] {
+            // Under TCG the job is still running; on a fast machine it may be done.
+            Err(e) => assert_eq!(error_errno(e), Some(libc::EBUSY), "{e}"),
+            Ok(r) => assert_eq!(r.bytes, BIG),
+        }
+        let ok: Vec<_> = results
+            .into_iter()
+            .enumerate()
+            .filter(|(i, _)| *i != 2)
+            .map(|(_, r)| r.unwrap())
+            .collect();
+        for (i, (r, dir)) in ok.iter().zip([&btrfs, &ext4, &btrfs, &ext4]).enumerate() {
+            assert_eq!(r.path, CopyPath::Module);
+            assert_eq!(r.bytes, want[i].len() as u64);
+            let got = fs::read(dir.path(&format!("dst{i}"))).unwrap();
+            assert_same(&format!("dst{i}"), &got, &want[i]);
+        }
     }
-    // A job still running fails alone (EBUSY), and is discarded.
-    let big = pattern(BIG, 35);
-    file_with(&btrfs.path("big"), &big);
-    let never = CopyOptions {
-        reflink: Reflink::Never,
-        ..opts.clone()
-    };
-    let mut fc = FileCopy::begin(&btrfs.path("big"), &btrfs.path("bigdst"), &never).unwrap();
-    fc.submit(&dev).unwrap();
-    copies.insert(2, fc);
-    let results = FileCopy::commit_batch(copies);
-    assert_eq!(results.len(), 5);
-    match &results[2] {
-        // Under TCG the job is still running; on a fast machine it may be done.
-        Err(e) => assert_eq!(error_errno(e), Some(libc::EBUSY), "{e}"),
-        Ok(r) => assert_eq!(r.bytes, BIG),
-    }
-    let ok: Vec<_> = results
-        .into_iter()
-        .enumerate()
-        .filter(|(i, _)| *i != 2)
-        .map(|(_, r)| r.unwrap())
-        .collect();
-    for (i, (r, dir)) in ok.iter().zip([&btrfs, &ext4, &btrfs, &ext4]).enumerate() {
-        assert_eq!(r.path, CopyPath::Module);
-        assert_eq!(r.bytes, want[i].len() as u64);
-        let got = fs::read(dir.path(&format!("dst{i}"))).unwrap();
-        assert_same(&format!("dst{i}"), &got, &want[i]);
-    }
-}
+);

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! The command line: cp's options and operands parsed into [`Opts`], `--help` and
+//! The command line: cp's options and operands parsed into [`Options`], `--help` and
 //! `--version`, and cp's usage errors.
 
 use crate::report::quote;
@@ -35,24 +35,34 @@ linked in only when complete: an interrupted crcp leaves no partial file.
 
 /// What the command line asks for.
 #[derive(Debug, Clone)]
-pub(crate) struct Opts {
+pub(crate) struct Options {
+    /// `-R`: copy directories and what is in them.
     pub(crate) recursive: bool,
+    /// `--reflink`: the sharing policy of every file copy.
     pub(crate) reflink: Reflink,
+    /// `-p`, `--preserve`, `-a`: the metadata to keep.
     pub(crate) preserve: Preserve,
+    /// `-n`: an existing destination is kept, silently.
     pub(crate) no_clobber: bool,
-    pub(crate) jobs: usize,
-    pub(crate) stats: bool,
+    /// `-j`: how many files are being copied at once at most.
+    pub(crate) copies_in_flight: usize,
+    /// `--stats`: print the summary at the end.
+    pub(crate) print_stats: bool,
+    /// `--no-module`: never use `/dev/copy_range`.
     pub(crate) no_module: bool,
-    pub(crate) operands: Vec<PathBuf>,
+    /// The operands but the last: what to copy.
+    pub(crate) sources: Vec<PathBuf>,
+    /// The last operand: the destination, or the directory to copy into.
+    pub(crate) target: PathBuf,
 }
 
 /// The outcome of parsing: run with these options, or exit now (help, version, usage error).
 pub(crate) enum Parsed {
-    Run(Opts),
+    Run(Options),
     Exit(ExitCode),
 }
 
-fn default_jobs() -> usize {
+fn default_copies_in_flight() -> usize {
     let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
     (4 * cpus).clamp(1, 16)
 }
@@ -108,16 +118,18 @@ fn parse_preserve(list: &str, p: &mut Preserve) -> Result<(), String> {
 }
 
 pub(crate) fn parse_args(args: Vec<OsString>) -> Parsed {
-    let mut o = Opts {
+    let mut opts = Options {
         recursive: false,
         reflink: Reflink::Auto,
         preserve: Preserve::NONE,
         no_clobber: false,
-        jobs: default_jobs(),
-        stats: false,
+        copies_in_flight: default_copies_in_flight(),
+        print_stats: false,
         no_module: false,
-        operands: Vec::new(),
+        sources: Vec::new(),
+        target: PathBuf::new(),
     };
+    let mut operands = Vec::new();
     let mut it = args.into_iter();
     let mut only_operands = false;
     let parse_jobs = |v: &str| -> Result<usize, String> {
@@ -129,7 +141,7 @@ pub(crate) fn parse_args(args: Vec<OsString>) -> Parsed {
     while let Some(arg) = it.next() {
         let bytes = arg.as_bytes();
         if only_operands || bytes.len() < 2 || bytes[0] != b'-' {
-            o.operands.push(PathBuf::from(arg));
+            operands.push(PathBuf::from(arg));
             continue;
         }
         let s = arg.to_string_lossy().into_owned();
@@ -143,15 +155,15 @@ pub(crate) fn parse_args(args: Vec<OsString>) -> Parsed {
                 None => (long, None),
             };
             match (name, value) {
-                ("recursive", None) => o.recursive = true,
+                ("recursive", None) => opts.recursive = true,
                 // -dR --preserve=all (-d: crcp -R never follows symlinks anyway).
                 ("archive", None) => {
-                    o.recursive = true;
-                    add_preserve(&mut o.preserve, Preserve::ALL);
+                    opts.recursive = true;
+                    add_preserve(&mut opts.preserve, Preserve::ALL);
                 }
-                ("reflink", None) => o.reflink = Reflink::Always,
+                ("reflink", None) => opts.reflink = Reflink::Always,
                 ("reflink", Some(v)) => {
-                    o.reflink = match v.as_str() {
+                    opts.reflink = match v.as_str() {
                         "auto" => Reflink::Auto,
                         "always" => Reflink::Always,
                         "never" => Reflink::Never,
@@ -160,13 +172,13 @@ pub(crate) fn parse_args(args: Vec<OsString>) -> Parsed {
                         }
                     }
                 }
-                ("preserve", None) => add_preserve(&mut o.preserve, P_DEFAULT),
+                ("preserve", None) => add_preserve(&mut opts.preserve, P_DEFAULT),
                 ("preserve", Some(v)) => {
-                    if let Err(e) = parse_preserve(&v, &mut o.preserve) {
+                    if let Err(e) = parse_preserve(&v, &mut opts.preserve) {
                         return usage_error(&e);
                     }
                 }
-                ("no-clobber", None) => o.no_clobber = true,
+                ("no-clobber", None) => opts.no_clobber = true,
                 ("jobs", v) => {
                     let v = match v.or_else(|| it.next().map(|a| a.to_string_lossy().into_owned()))
                     {
@@ -174,12 +186,12 @@ pub(crate) fn parse_args(args: Vec<OsString>) -> Parsed {
                         None => return usage_error("option '--jobs' requires an argument"),
                     };
                     match parse_jobs(&v) {
-                        Ok(n) => o.jobs = n,
+                        Ok(n) => opts.copies_in_flight = n,
                         Err(e) => return usage_error(&e),
                     }
                 }
-                ("stats", None) => o.stats = true,
-                ("no-module", None) => o.no_module = true,
+                ("stats", None) => opts.print_stats = true,
+                ("no-module", None) => opts.no_module = true,
                 ("help", None) => {
                     print!("{USAGE}");
                     return Parsed::Exit(ExitCode::SUCCESS);
@@ -197,13 +209,13 @@ pub(crate) fn parse_args(args: Vec<OsString>) -> Parsed {
         let mut i = 0;
         while i < chars.len() {
             match chars[i] {
-                'R' | 'r' => o.recursive = true,
+                'R' | 'r' => opts.recursive = true,
                 'a' => {
-                    o.recursive = true;
-                    add_preserve(&mut o.preserve, Preserve::ALL);
+                    opts.recursive = true;
+                    add_preserve(&mut opts.preserve, Preserve::ALL);
                 }
-                'p' => add_preserve(&mut o.preserve, P_DEFAULT),
-                'n' => o.no_clobber = true,
+                'p' => add_preserve(&mut opts.preserve, P_DEFAULT),
+                'n' => opts.no_clobber = true,
                 'j' => {
                     let rest: String = chars[i + 1..].iter().collect();
                     let v = if rest.is_empty() {
@@ -215,7 +227,7 @@ pub(crate) fn parse_args(args: Vec<OsString>) -> Parsed {
                         rest
                     };
                     match parse_jobs(&v) {
-                        Ok(n) => o.jobs = n,
+                        Ok(n) => opts.copies_in_flight = n,
                         Err(e) => return usage_error(&e),
                     }
                     break;
@@ -225,13 +237,28 @@ pub(crate) fn parse_args(args: Vec<OsString>) -> Parsed {
             i += 1;
         }
     }
-    match o.operands.len() {
+    match operands.len() {
         0 => usage_error("missing file operand"),
         1 => usage_error(&format!(
             "missing destination file operand after {}",
-            quote(&o.operands[0])
+            quote(&operands[0])
         )),
-        _ => Parsed::Run(o),
+        _ => {
+            opts.target = operands.pop().expect("two operands");
+            opts.sources = operands;
+            Parsed::Run(opts)
+        }
+    }
+}
+
+#[cfg(test)]
+impl Options {
+    /// The options of `crcp ARGS`, for unit tests.
+    pub(crate) fn for_tests(args: &[&str]) -> Options {
+        match parse_args(args.iter().map(OsString::from).collect()) {
+            Parsed::Run(opts) => opts,
+            Parsed::Exit(_) => panic!("{args:?} did not parse"),
+        }
     }
 }
 
@@ -239,11 +266,8 @@ pub(crate) fn parse_args(args: Vec<OsString>) -> Parsed {
 mod tests {
     use super::*;
 
-    fn parse(args: &[&str]) -> Opts {
-        match parse_args(args.iter().map(OsString::from).collect()) {
-            Parsed::Run(o) => o,
-            Parsed::Exit(_) => panic!("{args:?} did not parse"),
-        }
+    fn parse(args: &[&str]) -> Options {
+        Options::for_tests(args)
     }
 
     #[test]
@@ -253,16 +277,17 @@ mod tests {
         assert_eq!(o.reflink, Reflink::Never);
         assert!(o.preserve.mode && o.preserve.ownership && o.preserve.timestamps);
         assert!(!o.preserve.xattr);
-        assert_eq!(o.jobs, 3);
+        assert_eq!(o.copies_in_flight, 3);
         let o = parse(&["--preserve=mode,xattr", "-j", "7", "--", "-a", "b"]);
         assert!(o.preserve.mode && o.preserve.xattr && !o.preserve.timestamps);
-        assert_eq!(o.jobs, 7);
-        assert_eq!(o.operands, [PathBuf::from("-a"), PathBuf::from("b")]);
+        assert_eq!(o.copies_in_flight, 7);
+        assert_eq!(o.sources, [PathBuf::from("-a")]);
+        assert_eq!(o.target, PathBuf::from("b"));
         let o = parse(&["--reflink", "a", "b"]);
         assert_eq!(o.reflink, Reflink::Always);
         let o = parse(&["a", "b"]);
         assert_eq!(o.reflink, Reflink::Auto);
-        assert!((1..=16).contains(&o.jobs));
+        assert!((1..=16).contains(&o.copies_in_flight));
         assert!(matches!(
             parse_args(vec!["--preserve=links".into(), "a".into(), "b".into()]),
             Parsed::Exit(_)

@@ -5,61 +5,61 @@
 //! `--preserve` asks for.
 
 use crate::{
+    outcome::Outcome,
+    plan::DirFix,
     report::{errtext, meta_message, quote},
-    Crcp,
+    sys,
 };
 use copy_range::Preserve;
-use std::{fs, os::fd::AsRawFd, path::Path};
+use std::fs;
 
-impl Crcp {
-    /// Metadata of a directory we made (or of an existing directory when
-    /// preserving).
-    fn fix_metadata(
-        &mut self,
-        src: &Path,
-        dst: &Path,
-        d: &fs::File,
-        st: &libc::stat,
-        created: bool,
-    ) {
-        let p = self.o.preserve;
-        if created && !p.mode {
-            // SAFETY: A plain system call on an open descriptor.
-            unsafe { libc::fchmod(d.as_raw_fd(), st.st_mode & 0o777 & !self.umask) };
-        }
-        if p == Preserve::NONE {
-            return;
-        }
-        // Extended attributes need a real descriptor of the source (not O_PATH).
-        let s = if p.xattr || p.mode {
-            fs::File::open(src).ok()
-        } else {
-            None
-        };
-        let r = match &s {
-            Some(s) => copy_range::apply_metadata(s, st, d, &p),
-            None => copy_range::apply_metadata(d, st, d, &Preserve { xattr: false, ..p }),
-        };
-        if let Err(e) = r {
-            self.error(meta_message(dst, &e));
-        }
+/// Metadata of a directory we made (or of an existing directory when preserving): `dir`,
+/// open, from the planned `fix`.
+fn fix_metadata(fix: &DirFix, dir: &fs::File, preserve: Preserve, umask: u32, out: &mut Outcome) {
+    let st = &fix.st;
+    if fix.created && !preserve.mode {
+        let _ = sys::fchmod(dir, st.st_mode & 0o777 & !umask);
     }
+    if preserve == Preserve::NONE {
+        return;
+    }
+    // Extended attributes need a real descriptor of the source (not O_PATH).
+    let src = if preserve.xattr || preserve.mode {
+        fs::File::open(&fix.src).ok()
+    } else {
+        None
+    };
+    let r = match &src {
+        Some(src) => copy_range::apply_metadata(src, st, dir, &preserve),
+        None => copy_range::apply_metadata(
+            dir,
+            st,
+            dir,
+            &Preserve {
+                xattr: false,
+                ..preserve
+            },
+        ),
+    };
+    if let Err(e) = r {
+        out.error(meta_message(&fix.dst, &e));
+    }
+}
 
-    /// Sets the final metadata of every directory the walk recorded.
-    pub(crate) fn fix_dirs(&mut self) {
-        let dirs = std::mem::take(&mut self.dirs);
-        for fix in dirs.iter() {
-            if !fix.created && self.o.preserve == Preserve::NONE {
-                continue;
-            }
-            match fs::File::open(&fix.dst) {
-                Ok(d) => self.fix_metadata(&fix.src, &fix.dst, &d, &fix.st, fix.created),
-                Err(e) => self.error(format!(
-                    "cannot open directory {}: {}",
-                    quote(&fix.dst),
-                    errtext(&e)
-                )),
-            }
+/// Sets the final metadata of every directory the walk recorded: the mode of those made
+/// (the source's less `umask`, unless preserved) and what `preserve` asks for.
+pub(crate) fn fix_dirs(dirs: Vec<DirFix>, preserve: Preserve, umask: u32, out: &mut Outcome) {
+    for fix in &dirs {
+        if !fix.created && preserve == Preserve::NONE {
+            continue;
+        }
+        match fs::File::open(&fix.dst) {
+            Ok(dir) => fix_metadata(fix, &dir, preserve, umask, out),
+            Err(e) => out.error(format!(
+                "cannot open directory {}: {}",
+                quote(&fix.dst),
+                errtext(&e)
+            )),
         }
     }
 }

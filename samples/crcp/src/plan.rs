@@ -6,10 +6,12 @@
 //! once, and each directory leaves a [`DirFix`] for its final metadata.
 
 use crate::{
+    args::Options,
+    outcome::Outcome,
     report::{errtext, quote},
     signals::interrupted,
-    sys::{cstr, lstat},
-    Crcp,
+    special,
+    sys::{self, lstat},
 };
 use std::{
     ffi::OsString,
@@ -32,37 +34,66 @@ pub(crate) struct DirFix {
     pub(crate) created: bool,
 }
 
-impl Crcp {
+/// What the walk leaves to do after it.
+#[derive(Default)]
+pub(crate) struct Plan {
+    /// The regular files to copy.
+    pub(crate) files: Vec<FileTask>,
+    /// The directories to give their final metadata at the end, children before parents.
+    pub(crate) dirs: Vec<DirFix>,
+}
+
+/// Plans the command-line sources, one [`source`](Self::source) at a time, and reports what
+/// cannot be copied to the outcome.
+pub(crate) struct Planner<'a> {
+    opts: &'a Options,
+    /// The process's umask, for the special files made on the way.
+    umask: u32,
+    out: &'a mut Outcome,
+    plan: Plan,
+}
+
+impl<'a> Planner<'a> {
+    pub(crate) fn new(opts: &'a Options, umask: u32, out: &'a mut Outcome) -> Planner<'a> {
+        Planner {
+            opts,
+            umask,
+            out,
+            plan: Plan::default(),
+        }
+    }
+
+    /// The plan of every source given.
+    pub(crate) fn finish(self) -> Plan {
+        self.plan
+    }
+
     /// Plans one command-line source.
-    pub(crate) fn plan(&mut self, src: &Path, dst: &Path) {
-        let st = if self.o.recursive {
+    pub(crate) fn source(&mut self, src: &Path, dst: &Path) {
+        let st = if self.opts.recursive {
             lstat(src)
         } else {
-            fs::metadata(src).and_then(|_| {
-                let c = cstr(src);
-                // SAFETY: As in `lstat`, following symlinks.
-                let mut st: libc::stat = unsafe { std::mem::zeroed() };
-                if unsafe { libc::stat(c.as_ptr(), &mut st) } < 0 {
-                    return Err(io::Error::last_os_error());
-                }
-                Ok(st)
-            })
+            fs::metadata(src).and_then(|_| sys::stat(src))
         };
         let st = match st {
             Ok(st) => st,
-            Err(e) => return self.error(format!("cannot stat {}: {}", quote(src), errtext(&e))),
+            Err(e) => {
+                return self
+                    .out
+                    .error(format!("cannot stat {}: {}", quote(src), errtext(&e)))
+            }
         };
         match st.st_mode & libc::S_IFMT {
             libc::S_IFDIR => {
-                if !self.o.recursive {
-                    return self.error(format!(
+                if !self.opts.recursive {
+                    return self.out.error(format!(
                         "-r not specified; omitting directory {}",
                         quote(src)
                     ));
                 }
                 if let (Ok(s), Some(d)) = (fs::canonicalize(src), canonical_dest(dst)) {
                     if d.starts_with(&s) {
-                        return self.error(format!(
+                        return self.out.error(format!(
                             "cannot copy a directory, {}, into itself, {}",
                             quote(src),
                             quote(dst)
@@ -80,16 +111,16 @@ impl Crcp {
         let existing = lstat(dst).ok();
         if let Some(d) = existing {
             if d.st_mode & libc::S_IFMT == libc::S_IFDIR {
-                return self.error(format!(
+                return self.out.error(format!(
                     "cannot overwrite directory {} with non-directory",
                     quote(dst)
                 ));
             }
-            if self.o.no_clobber {
+            if self.opts.no_clobber {
                 return;
             }
             if d.st_dev == st.st_dev && d.st_ino == st.st_ino {
-                return self.error(format!(
+                return self.out.error(format!(
                     "{} and {} are the same file",
                     quote(src),
                     quote(dst)
@@ -97,14 +128,16 @@ impl Crcp {
             }
         }
         match st.st_mode & libc::S_IFMT {
-            libc::S_IFREG => self.files.push(FileTask {
+            libc::S_IFREG => self.plan.files.push(FileTask {
                 src: src.to_path_buf(),
                 dst: dst.to_path_buf(),
                 size: st.st_size as u64,
             }),
-            libc::S_IFLNK => self.copy_symlink(src, dst, &st),
-            _ if self.o.recursive => self.copy_special(dst, &st),
-            _ => self.error(format!(
+            libc::S_IFLNK => special::copy_symlink(src, dst, &st, self.opts, self.out),
+            _ if self.opts.recursive => {
+                special::copy_special(dst, &st, self.opts, self.umask, self.out)
+            }
+            _ => self.out.error(format!(
                 "cannot copy special file {}: only regular files are copied without -R",
                 quote(src)
             )),
@@ -116,19 +149,16 @@ impl Crcp {
         let created = match lstat(dst) {
             Ok(d) if d.st_mode & libc::S_IFMT == libc::S_IFDIR => false,
             Ok(_) => {
-                return self.error(format!(
+                return self.out.error(format!(
                     "cannot overwrite non-directory {} with directory {}",
                     quote(dst),
                     quote(src)
                 ))
             }
             Err(_) => {
-                let c = cstr(dst);
                 // Owner rwx while we fill it; the final mode is set at the end.
-                // SAFETY: A NUL-terminated path.
-                if unsafe { libc::mkdir(c.as_ptr(), (st.st_mode & 0o777) | 0o700) } < 0 {
-                    let e = io::Error::last_os_error();
-                    return self.error(format!(
+                if let Err(e) = sys::mkdir(dst, (st.st_mode & 0o777) | 0o700) {
+                    return self.out.error(format!(
                         "cannot create directory {}: {}",
                         quote(dst),
                         errtext(&e)
@@ -147,10 +177,12 @@ impl Crcp {
             match lstat(&s) {
                 Ok(cst) if cst.st_mode & libc::S_IFMT == libc::S_IFDIR => self.walk(&s, &d, cst),
                 Ok(cst) => self.plan_entry(&s, &d, cst),
-                Err(e) => self.error(format!("cannot stat {}: {}", quote(&s), errtext(&e))),
+                Err(e) => self
+                    .out
+                    .error(format!("cannot stat {}: {}", quote(&s), errtext(&e))),
             }
         }
-        self.dirs.push(DirFix {
+        self.plan.dirs.push(DirFix {
             src: src.to_path_buf(),
             dst: dst.to_path_buf(),
             st,
@@ -184,7 +216,8 @@ impl Crcp {
             Err(e) => Some(e),
         };
         if let Some(e) = failed {
-            self.error(format!("cannot access {}: {}", quote(src), errtext(&e)));
+            self.out
+                .error(format!("cannot access {}: {}", quote(src), errtext(&e)));
         }
         names.sort();
         names
@@ -207,33 +240,37 @@ fn canonical_dest(dst: &Path) -> Option<PathBuf> {
 mod tests {
     use super::*;
 
+    /// The names `dir_names` returns for `entries`, and whether it reported a failure.
+    fn names_of(
+        entries: io::Result<impl Iterator<Item = io::Result<OsString>>>,
+    ) -> (Vec<OsString>, bool) {
+        let opts = Options::for_tests(&["-R", "a", "b"]);
+        let mut out = Outcome::for_tests();
+        let names = Planner::new(&opts, 0o022, &mut out).dir_names(Path::new("src"), entries);
+        (names, out.failed())
+    }
+
     #[test]
     fn directories_that_cannot_be_read_are_reported_and_the_rest_kept() {
         // Opening fails: nothing to plan, exit status 1.
-        let mut c = Crcp::for_tests(&["-R", "a", "b"]);
         let open_failed: io::Result<std::vec::IntoIter<io::Result<OsString>>> =
             Err(io::Error::from_raw_os_error(libc::EACCES));
-        assert!(c.dir_names(Path::new("src"), open_failed).is_empty());
-        assert!(c.failed);
+        assert_eq!(names_of(open_failed), (vec![], true));
         // Reading fails half-way (getdents: EIO): what was read is planned, sorted, and
         // the failure is reported.
-        let mut c = Crcp::for_tests(&["-R", "a", "b"]);
         let entries = vec![
             Ok(OsString::from("b")),
             Ok(OsString::from("a")),
             Err(io::Error::from_raw_os_error(libc::EIO)),
         ];
         assert_eq!(
-            c.dir_names(Path::new("src"), Ok(entries.into_iter())),
-            [OsString::from("a"), OsString::from("b")]
+            names_of(Ok(entries.into_iter())),
+            (vec![OsString::from("a"), OsString::from("b")], true)
         );
-        assert!(c.failed);
-        let mut c = Crcp::for_tests(&["-R", "a", "b"]);
         let entries = vec![Ok(OsString::from("a"))];
         assert_eq!(
-            c.dir_names(Path::new("src"), Ok(entries.into_iter())).len(),
-            1
+            names_of(Ok(entries.into_iter())),
+            (vec![OsString::from("a")], false)
         );
-        assert!(!c.failed);
     }
 }

@@ -55,15 +55,11 @@ fn clock(d: Duration) -> String {
     }
 }
 
+/// The terminal's width, or 80 columns where it has none worth the name.
 fn term_width() -> usize {
-    // SAFETY: TIOCGWINSZ fills in a `winsize`.
-    let mut ws: libc::winsize = unsafe { std::mem::zeroed() };
-    let ok = unsafe { libc::ioctl(2, libc::TIOCGWINSZ, &mut ws) } == 0;
-    if ok && ws.ws_col > 20 {
-        ws.ws_col as usize
-    } else {
-        80
-    }
+    crate::sys::stderr_columns()
+        .filter(|&cols| cols > 20)
+        .unwrap_or(80)
 }
 
 /// The text of the bar for `c` after `elapsed`, at most `width` columns.

@@ -1,20 +1,10 @@
 // SPDX-License-Identifier: GPL-2.0
 
 //! Error messages in GNU cp's words: names quoted, strerror's text, the wording for each
-//! stage of a failed copy; [`Crcp::error`] prints one and makes the exit status 1.
+//! stage of a failed copy. [`Outcome::error`](crate::outcome::Outcome::error) prints them.
 
-use crate::Crcp;
 use copy_range::{error_stage, Stage, StageError};
 use std::{io, path::Path};
-
-impl Crcp {
-    /// Prints `crcp: MSG` on standard error (clearing the progress bar first) and remembers
-    /// the failure for the exit status.
-    pub(crate) fn error(&mut self, msg: String) {
-        self.bar.message(&format!("crcp: {msg}"));
-        self.failed = true;
-    }
-}
 
 /// A name as messages show it: `'NAME'`.
 pub(crate) fn quote(p: &Path) -> String {

@@ -5,20 +5,18 @@
 //! [`Batch`] and commit it with [`FileCopy::commit_batch`] (one `syncfs(2)` per filesystem
 //! instead of an fsync per file), draw the progress bar, stop on a signal (dropping the
 //! uncommitted copies, which discards them), and hand each file's outcome to
-//! [`Crcp::finish`]. If poll(2) itself fails (other than `EINTR`), the files not yet copied
-//! fail, their jobs cancelled.
+//! [`Outcome::file_done`]. If poll(2) itself fails (other than `EINTR`), the files not yet
+//! copied fail, their jobs cancelled.
 
 use crate::{
+    args::Options,
+    outcome::Outcome,
     plan::FileTask,
-    progress::Counts,
-    report::{errtext, file_message},
+    report::errtext,
     signals::{cancel_token, interrupted},
-    sys::nofile_limit,
-    Crcp,
+    sys::{self, nofile_limit},
 };
-use copy_range::{
-    error_errno, error_stage, CopyOptions, CopyRange, CopyReport, Create, FileCopy, Stage,
-};
+use copy_range::{error_errno, CopyOptions, CopyRange, Create, FileCopy};
 use std::{
     collections::VecDeque,
     io,
@@ -30,44 +28,21 @@ use std::{
     time::{Duration, Instant},
 };
 
-impl Crcp {
-    /// The library's options for each file, from the command line's.
-    fn copy_options(&self) -> CopyOptions {
-        CopyOptions {
-            reflink: self.o.reflink,
-            create: if self.o.no_clobber {
-                Create::Exclusive
-            } else {
-                Create::Replace
-            },
-            preserve: self.o.preserve,
-            use_module: !self.o.no_module,
-            cancel: Some(cancel_token()),
-            // Only --stats prints what FIEMAP finds.
-            measure_sharing: self.o.stats,
-            ..CopyOptions::default()
-        }
-    }
-
-    /// Reports one file's outcome.
-    fn finish(&mut self, task: &FileTask, r: io::Result<CopyReport>) {
-        match r {
-            Ok(rep) => self.stats.record(rep),
-            Err(e) => {
-                let errno = error_errno(&e);
-                if errno == Some(libc::ECANCELED) && interrupted() {
-                    return;
-                }
-                let stage = error_stage(&e);
-                if self.o.no_clobber
-                    && errno == Some(libc::EEXIST)
-                    && matches!(stage, Some(Stage::CreateDestination) | Some(Stage::Link))
-                {
-                    return;
-                }
-                self.error(file_message(&task.src, &task.dst, &e));
-            }
-        }
+/// The library's options for each file, from the command line's.
+fn copy_options(opts: &Options) -> CopyOptions {
+    CopyOptions {
+        reflink: opts.reflink,
+        create: if opts.no_clobber {
+            Create::Exclusive
+        } else {
+            Create::Replace
+        },
+        preserve: opts.preserve,
+        use_module: !opts.no_module,
+        cancel: Some(cancel_token()),
+        // Only --stats prints what FIEMAP finds.
+        measure_sharing: opts.print_stats,
+        ..CopyOptions::default()
     }
 }
 
@@ -87,11 +62,12 @@ const BATCH_WAIT: Duration = Duration::from_secs(1);
 /// and the job.
 const FDS_PER_COPY: u64 = 4;
 
-/// The batch size that fits in `nofile` descriptors with `jobs` copies in flight and as many
-/// more waiting to be handed over (the worker threads' channel), 64 set aside for the rest.
-fn batch_limit(nofile: u64, jobs: usize) -> usize {
+/// The batch size that fits in `nofile` descriptors with `in_flight` copies in flight and as
+/// many more waiting to be handed over (the worker threads' channel), 64 set aside for the
+/// rest.
+fn batch_limit(nofile: u64, in_flight: usize) -> usize {
     let copies = nofile.saturating_sub(64) / FDS_PER_COPY;
-    (copies.saturating_sub(2 * jobs as u64) as usize).clamp(1, BATCH_FILES)
+    (copies.saturating_sub(2 * in_flight as u64) as usize).clamp(1, BATCH_FILES)
 }
 
 /// Copied files waiting to be committed together.
@@ -105,8 +81,8 @@ struct Batch {
 }
 
 impl Batch {
-    fn new(jobs: usize) -> Batch {
-        let limit = batch_limit(nofile_limit(), jobs);
+    fn new(in_flight: usize) -> Batch {
+        let limit = batch_limit(nofile_limit(), in_flight);
         Batch {
             items: Vec::with_capacity(limit),
             bytes: 0,
@@ -127,7 +103,7 @@ impl Batch {
     }
 
     /// Commits every copy in the batch and reports each; a file is done when this returns.
-    fn commit(&mut self, c: &mut Crcp, counts: &mut Counts) {
+    fn commit(&mut self, opts: &Options, out: &mut Outcome) {
         let (tasks, copies): (Vec<FileTask>, Vec<FileCopy>) =
             std::mem::take(&mut self.items).into_iter().unzip();
         self.bytes = 0;
@@ -136,9 +112,7 @@ impl Batch {
             return;
         }
         for (task, r) in tasks.iter().zip(FileCopy::commit_batch(copies)) {
-            c.finish(task, r);
-            counts.files_done += 1;
-            counts.bytes_done += task.size;
+            out.file_done(task, r, opts.no_clobber);
         }
     }
 
@@ -150,15 +124,16 @@ impl Batch {
     }
 }
 
-/// Copies with module jobs: up to `jobs` in flight, one poll(2) loop over their descriptors.
+/// Copies with module jobs: up to [`Options::copies_in_flight`], one poll(2) loop over their
+/// descriptors.
 /// A finished job's file joins the batch, which is committed when full, when it has waited
 /// [`BATCH_WAIT`], and whenever no job is in flight (at the end, or while other processes
 /// hold every job slot).
-pub(crate) fn run_module(c: &mut Crcp, dev: &CopyRange, tasks: Vec<FileTask>, counts: &mut Counts) {
-    let opts = c.copy_options();
+pub(crate) fn run_module(dev: &CopyRange, tasks: Vec<FileTask>, opts: &Options, out: &mut Outcome) {
+    let copy_opts = copy_options(opts);
     let mut queue: VecDeque<FileTask> = tasks.into();
     let mut inflight: Vec<(FileTask, FileCopy)> = Vec::new();
-    let mut batch = Batch::new(c.o.jobs);
+    let mut batch = Batch::new(opts.copies_in_flight);
     let mut backoff = false;
     loop {
         if interrupted() {
@@ -174,14 +149,12 @@ pub(crate) fn run_module(c: &mut Crcp, dev: &CopyRange, tasks: Vec<FileTask>, co
             batch.discard();
             return;
         }
-        while inflight.len() < c.o.jobs && !backoff {
+        while inflight.len() < opts.copies_in_flight && !backoff {
             let Some(task) = queue.pop_front() else { break };
-            let mut fc = match FileCopy::begin(&task.src, &task.dst, &opts) {
+            let mut fc = match FileCopy::begin(&task.src, &task.dst, &copy_opts) {
                 Ok(fc) => fc,
                 Err(e) => {
-                    c.finish(&task, Err(e));
-                    counts.files_done += 1;
-                    counts.bytes_done += task.size;
+                    out.file_done(&task, Err(e), opts.no_clobber);
                     continue;
                 }
             };
@@ -192,16 +165,12 @@ pub(crate) fn run_module(c: &mut Crcp, dev: &CopyRange, tasks: Vec<FileTask>, co
                     queue.push_front(task);
                     backoff = true;
                 }
-                Err(e) => {
-                    c.finish(&task, Err(e));
-                    counts.files_done += 1;
-                    counts.bytes_done += task.size;
-                }
+                Err(e) => out.file_done(&task, Err(e), opts.no_clobber),
             }
         }
         if inflight.is_empty() {
             // Nothing in flight to wait for.
-            batch.commit(c, counts);
+            batch.commit(opts, out);
             if queue.is_empty() {
                 return;
             }
@@ -218,7 +187,7 @@ pub(crate) fn run_module(c: &mut Crcp, dev: &CopyRange, tasks: Vec<FileTask>, co
                 revents: 0,
             })
             .collect();
-        match poll_jobs(&mut fds, 100) {
+        match sys::poll(&mut fds, 100) {
             Ok(_) => {}
             // A signal: the top of the loop notices it.
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
@@ -226,9 +195,9 @@ pub(crate) fn run_module(c: &mut Crcp, dev: &CopyRange, tasks: Vec<FileTask>, co
             Err(e) => {
                 let e = io::Error::new(e.kind(), format!("poll: {}", errtext(&e)));
                 // The copied files are complete: they still go in.
-                batch.commit(c, counts);
+                batch.commit(opts, out);
                 let (inflight, queue) = (std::mem::take(&mut inflight), std::mem::take(&mut queue));
-                return fail_remaining(c, inflight, queue, counts, &e);
+                return fail_remaining(inflight, queue, &e, opts, out);
             }
         }
         for i in (0..fds.len()).rev() {
@@ -239,31 +208,14 @@ pub(crate) fn run_module(c: &mut Crcp, dev: &CopyRange, tasks: Vec<FileTask>, co
             }
         }
         if batch.due() {
-            batch.commit(c, counts);
+            batch.commit(opts, out);
         }
         let running: u64 = inflight
             .iter()
             .filter_map(|(_, fc)| fc.job().and_then(|j| j.status().ok()).map(|s| s.copied))
             .sum();
-        c.bar.draw(
-            &Counts {
-                bytes_done: counts.bytes_done + batch.bytes + running,
-                ..*counts
-            },
-            false,
-        );
+        out.draw_progress(batch.bytes + running);
     }
-}
-
-/// `poll(2)` on the jobs' descriptors for up to `timeout_ms`: how many are ready, or the
-/// error (`EINTR` included).
-fn poll_jobs(fds: &mut [libc::pollfd], timeout_ms: i32) -> io::Result<usize> {
-    // SAFETY: `fds` is a valid array of pollfds for its length.
-    let n = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, timeout_ms) };
-    if n < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    Ok(n as usize)
 }
 
 /// Ends the module loop after an error that stops it: every job in flight is cancelled
@@ -271,11 +223,11 @@ fn poll_jobs(fds: &mut [libc::pollfd], timeout_ms: i32) -> io::Result<usize> {
 /// waits for the job to stop, then drops the unnamed or hidden file), and every file not
 /// copied, in flight or still queued, is reported as failed with `e`.
 fn fail_remaining(
-    c: &mut Crcp,
     inflight: Vec<(FileTask, FileCopy)>,
     queue: VecDeque<FileTask>,
-    counts: &mut Counts,
     e: &io::Error,
+    opts: &Options,
+    out: &mut Outcome,
 ) {
     for (_, fc) in &inflight {
         if let Some(j) = fc.job() {
@@ -290,33 +242,35 @@ fn fail_remaining(
         })
         .chain(queue);
     for task in not_copied {
-        c.finish(&task, Err(io::Error::new(e.kind(), errtext(e))));
-        counts.files_done += 1;
-        counts.bytes_done += task.size;
+        out.file_done(
+            &task,
+            Err(io::Error::new(e.kind(), errtext(e))),
+            opts.no_clobber,
+        );
     }
 }
 
-/// Copies without the module: `jobs` threads, each running whole-file copies through the
+/// Copies without the module: [`Options::copies_in_flight`] threads, each running whole-file copies through the
 /// library's fallback paths and handing the copied files over a channel to this thread,
 /// which commits them in batches: when full, when one has waited [`BATCH_WAIT`], and at the
-/// end. The channel holds `jobs` copies at most, so a thread that finishes while a batch is
+/// end. The channel holds as many copies as there are threads at most, so a thread that finishes while a batch is
 /// being committed waits, and the descriptors held stay bounded.
-pub(crate) fn run_threads(c: &mut Crcp, tasks: Vec<FileTask>, counts: &mut Counts) {
+pub(crate) fn run_threads(tasks: Vec<FileTask>, opts: &Options, out: &mut Outcome) {
     let cancel = cancel_token();
-    let mut opts = c.copy_options();
-    opts.use_module = false;
-    let nthreads = c.o.jobs.min(tasks.len()).max(1);
+    let mut copy_opts = copy_options(opts);
+    copy_opts.use_module = false;
+    let nthreads = opts.copies_in_flight.min(tasks.len()).max(1);
     let queue = Arc::new(Mutex::new(VecDeque::from(tasks)));
     let running = Arc::new(AtomicU64::new(0));
     let (tx, rx) = mpsc::sync_channel::<(FileTask, io::Result<FileCopy>)>(nthreads);
     let mut batch = Batch::new(nthreads);
     let mut workers = Vec::new();
     for _ in 0..nthreads {
-        let (queue, running, tx, opts, cancel) = (
+        let (queue, running, tx, copy_opts, cancel) = (
             queue.clone(),
             running.clone(),
             tx.clone(),
-            opts.clone(),
+            copy_opts.clone(),
             cancel.clone(),
         );
         workers.push(std::thread::spawn(move || loop {
@@ -327,7 +281,7 @@ pub(crate) fn run_threads(c: &mut Crcp, tasks: Vec<FileTask>, counts: &mut Count
                 break;
             }
             let last = Arc::new(AtomicU64::new(0));
-            let mut o = opts.clone();
+            let mut o = copy_opts.clone();
             let (l, r) = (last.clone(), running.clone());
             o.progress = Some(Arc::new(move |p: copy_range::Progress| {
                 let prev = l.swap(p.copied, Ordering::Relaxed);
@@ -359,29 +313,19 @@ pub(crate) fn run_threads(c: &mut Crcp, tasks: Vec<FileTask>, counts: &mut Count
         match rx.recv_timeout(Duration::from_millis(100)) {
             Ok((task, Ok(fc))) if !interrupted() => batch.push(task, fc),
             Ok((_, Ok(_))) => {}
-            Ok((task, Err(e))) => {
-                c.finish(&task, Err(e));
-                counts.files_done += 1;
-                counts.bytes_done += task.size;
-            }
+            Ok((task, Err(e))) => out.file_done(&task, Err(e), opts.no_clobber),
             Err(mpsc::RecvTimeoutError::Timeout) => {}
             Err(mpsc::RecvTimeoutError::Disconnected) => {
                 if !interrupted() {
-                    batch.commit(c, counts);
+                    batch.commit(opts, out);
                 }
                 break;
             }
         }
         if batch.due() && !interrupted() {
-            batch.commit(c, counts);
+            batch.commit(opts, out);
         }
-        c.bar.draw(
-            &Counts {
-                bytes_done: counts.bytes_done + batch.bytes + running.load(Ordering::Relaxed),
-                ..*counts
-            },
-            false,
-        );
+        out.draw_progress(batch.bytes + running.load(Ordering::Relaxed));
     }
     batch.discard();
     for w in workers {
@@ -393,30 +337,6 @@ pub(crate) fn run_threads(c: &mut Crcp, tasks: Vec<FileTask>, counts: &mut Count
 mod tests {
     use super::*;
     use std::{fs, path::PathBuf};
-
-    #[test]
-    fn poll_errors_are_returned() {
-        let mut none = [libc::pollfd {
-            fd: -1,
-            events: libc::POLLIN,
-            revents: 0,
-        }];
-        assert_eq!(poll_jobs(&mut none, 0).unwrap(), 0);
-        // More descriptors than RLIMIT_NOFILE: EINVAL, every time.
-        let mut lim = libc::rlimit {
-            rlim_cur: 0,
-            rlim_max: 0,
-        };
-        // SAFETY: A plain system call filling `lim`.
-        assert_eq!(unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) }, 0);
-        if lim.rlim_cur > 1 << 22 {
-            eprintln!("skipped: RLIMIT_NOFILE too large to exceed");
-            return;
-        }
-        let mut many = vec![none[0]; lim.rlim_cur as usize + 1];
-        let e = poll_jobs(&mut many, 0).unwrap_err();
-        assert_eq!(e.raw_os_error(), Some(libc::EINVAL));
-    }
 
     #[test]
     fn batches_fit_the_descriptor_limit() {
@@ -450,13 +370,13 @@ mod tests {
         for i in (0..n).step_by(10) {
             fs::write(dir.join(format!("d/{i}")), b"old").unwrap();
         }
-        let mut c = Crcp::for_tests(&["-n", "-j", "4", "a", "b"]);
-        let mut counts = Counts::default();
-        run_threads(&mut c, tasks, &mut counts);
-        assert!(!c.failed, "-n skips silently");
-        assert_eq!(counts.files_done, n as u64);
+        let opts = Options::for_tests(&["-n", "-j", "4", "a", "b"]);
+        let mut out = Outcome::for_tests();
+        run_threads(tasks, &opts, &mut out);
+        assert!(!out.failed(), "-n skips silently");
+        assert_eq!(out.counts.files_done, n as u64);
         assert_eq!(
-            counts.bytes_done,
+            out.counts.bytes_done,
             (0..n as u64).map(|i| i * 10).sum::<u64>()
         );
         for i in 0..n {
@@ -485,24 +405,24 @@ mod tests {
                 size: 100 * i as u64,
             }
         };
-        let mut c = Crcp::for_tests(&["a", "b"]);
-        let mut opts = c.copy_options();
-        opts.use_module = false;
+        let opts = Options::for_tests(&["a", "b"]);
+        let mut copy_opts = copy_options(&opts);
+        copy_opts.use_module = false;
         // Hidden names, which only a proper discard removes.
-        opts.unnamed_temp = false;
+        copy_opts.unnamed_temp = false;
         let inflight: Vec<(FileTask, FileCopy)> = (1..3)
             .map(|i| {
                 let t = task(i);
-                let fc = FileCopy::begin(&t.src, &t.dst, &opts).unwrap();
+                let fc = FileCopy::begin(&t.src, &t.dst, &copy_opts).unwrap();
                 (t, fc)
             })
             .collect();
         let queue: VecDeque<FileTask> = (3..5).map(task).collect();
-        let mut counts = Counts::default();
+        let mut out = Outcome::for_tests();
         let e = io::Error::from_raw_os_error(libc::ENOMEM);
-        fail_remaining(&mut c, inflight, queue, &mut counts, &e);
-        assert!(c.failed);
-        assert_eq!((counts.files_done, counts.bytes_done), (4, 1000));
+        fail_remaining(inflight, queue, &e, &opts, &mut out);
+        assert!(out.failed());
+        assert_eq!((out.counts.files_done, out.counts.bytes_done), (4, 1000));
         let mut names: Vec<PathBuf> = fs::read_dir(&dir)
             .unwrap()
             .map(|e| e.unwrap().file_name().into())

@@ -4,6 +4,7 @@
 //! library's cancel token; the loops poll it, cancel, and crcp then dies of the same signal,
 //! as cp does.
 
+use crate::sys;
 use copy_range::CancelToken;
 use std::sync::{
     atomic::{AtomicI32, Ordering},
@@ -39,26 +40,18 @@ pub(crate) fn interrupted() -> bool {
     signal() != 0
 }
 
+/// Makes SIGINT, SIGTERM and SIGHUP record themselves and cancel the token. The handler only
+/// stores to atomics; without SA_RESTART, poll(2) and waits return EINTR and the loops notice
+/// at once.
 pub(crate) fn install_signal_handlers() {
     cancel_token();
     for sig in [libc::SIGINT, libc::SIGTERM, libc::SIGHUP] {
-        // SAFETY: The handler only stores to an atomic; no SA_RESTART, so poll(2) and waits
-        // return EINTR and the loops notice at once.
-        unsafe {
-            let mut sa: libc::sigaction = std::mem::zeroed();
-            sa.sa_sigaction = on_signal as *const () as usize;
-            libc::sigemptyset(&mut sa.sa_mask);
-            libc::sigaction(sig, &sa, std::ptr::null_mut());
-        }
+        sys::set_signal_handler(sig, on_signal);
     }
 }
 
 /// Dies of the signal that interrupted us, so that the caller (a shell) sees it.
 pub(crate) fn die_of_signal(sig: i32) -> ! {
-    // SAFETY: Restores the default action and raises the signal again.
-    unsafe {
-        libc::signal(sig, libc::SIG_DFL);
-        libc::raise(sig);
-    }
+    sys::raise_default(sig);
     std::process::exit(128 + sig);
 }

@@ -6,9 +6,10 @@
 //! made at a hidden name beside it and renamed over it once complete.
 
 use crate::{
+    args::Options,
+    outcome::Outcome,
     report::{errtext, quote},
-    sys::{cstr, set_times},
-    Crcp,
+    sys::{self, cstr, set_times},
 };
 use std::{
     ffi::CString,
@@ -57,164 +58,163 @@ fn put_in_place(made: &Path, dst: &Path) -> io::Result<()> {
 /// Whether a failure to chown is an error: as GNU cp's `chown_failure_ok`, always for root,
 /// and for anyone else unless `EPERM` or `EINVAL` (no privilege to give the owner away).
 fn chown_failure_matters(e: &io::Error) -> bool {
-    // SAFETY: A plain system call.
-    let root = unsafe { libc::geteuid() } == 0;
+    let root = sys::effective_ids().0 == 0;
     root || !matches!(e.raw_os_error(), Some(libc::EPERM) | Some(libc::EINVAL))
 }
 
 /// Whether an entry we make has `st`'s owner and group without a chown: (owner, group).
 fn owned_by_us(st: &libc::stat) -> (bool, bool) {
-    // SAFETY: Plain system calls.
-    let (euid, egid) = unsafe { (libc::geteuid(), libc::getegid()) };
+    let (euid, egid) = sys::effective_ids();
     (st.st_uid == euid, st.st_gid == egid)
 }
 
-impl Crcp {
-    /// Gives the entry at `c` (named `dst` in messages) `st`'s owner and group, without
-    /// following a symlink. As GNU cp: a failure is reported where [`chown_failure_matters`],
-    /// and otherwise the group alone is tried. Returns whether the owner and the group are now
-    /// `st`'s, for the set-ID bits.
-    fn preserve_ownership(&mut self, c: &CString, dst: &Path, st: &libc::stat) -> (bool, bool) {
-        // SAFETY: A NUL-terminated path.
-        if unsafe { libc::lchown(c.as_ptr(), st.st_uid, st.st_gid) } == 0 {
-            return (true, true);
-        }
-        let e = io::Error::last_os_error();
-        let mut kept = owned_by_us(st);
-        if chown_failure_matters(&e) {
-            self.error(format!(
-                "failed to preserve ownership for {}: {}",
-                quote(dst),
-                errtext(&e)
-            ));
-            return kept;
-        }
-        // SAFETY: As above; -1 keeps the owner.
-        if unsafe { libc::lchown(c.as_ptr(), u32::MAX, st.st_gid) } == 0 {
-            kept.1 = true;
-        }
-        kept
+/// Gives the entry at `c` (named `dst` in messages) `st`'s owner and group, without
+/// following a symlink. As GNU cp: a failure is reported where [`chown_failure_matters`],
+/// and otherwise the group alone is tried. Returns whether the owner and the group are now
+/// `st`'s, for the set-ID bits.
+fn preserve_ownership(c: &CString, dst: &Path, st: &libc::stat, out: &mut Outcome) -> (bool, bool) {
+    let e = match sys::lchown(c, st.st_uid, st.st_gid) {
+        Ok(()) => return (true, true),
+        Err(e) => e,
+    };
+    let mut kept = owned_by_us(st);
+    if chown_failure_matters(&e) {
+        out.error(format!(
+            "failed to preserve ownership for {}: {}",
+            quote(dst),
+            errtext(&e)
+        ));
+        return kept;
     }
-
-    /// Gives the entry at `c` (named `dst` in messages) `st`'s access and modification times,
-    /// without following a symlink.
-    fn preserve_times(&mut self, c: &CString, dst: &Path, st: &libc::stat) {
-        if let Err(e) = set_times(c, st, libc::AT_SYMLINK_NOFOLLOW) {
-            self.error(format!(
-                "preserving times for {}: {}",
-                quote(dst),
-                errtext(&e)
-            ));
-        }
+    // -1 keeps the owner.
+    if sys::lchown(c, u32::MAX, st.st_gid).is_ok() {
+        kept.1 = true;
     }
+    kept
+}
 
-    /// Makes `dst` a symlink to what `src` points to (an existing `dst` replaced
-    /// atomically), with `src`'s ownership and times when preserving them.
-    pub(crate) fn copy_symlink(&mut self, src: &Path, dst: &Path, st: &libc::stat) {
-        let target = match fs::read_link(src) {
-            Ok(t) => t,
-            Err(e) => {
-                return self.error(format!(
-                    "cannot read symbolic link {}: {}",
-                    quote(src),
-                    errtext(&e)
-                ))
-            }
-        };
-        let made = match make_entry(dst, !self.o.no_clobber, |p| {
-            std::os::unix::fs::symlink(&target, p)
-        }) {
-            Ok(Some(p)) => p,
-            Ok(None) => return,
-            Err(e) => {
-                return self.error(format!(
-                    "cannot create symbolic link {}: {}",
-                    quote(dst),
-                    errtext(&e)
-                ))
-            }
-        };
-        let c = cstr(&made);
-        if self.o.preserve.ownership {
-            self.preserve_ownership(&c, dst, st);
+/// Gives the entry at `c` (named `dst` in messages) `st`'s access and modification times,
+/// without following a symlink.
+fn preserve_times(c: &CString, dst: &Path, st: &libc::stat, out: &mut Outcome) {
+    if let Err(e) = set_times(c, st, libc::AT_SYMLINK_NOFOLLOW) {
+        out.error(format!(
+            "preserving times for {}: {}",
+            quote(dst),
+            errtext(&e)
+        ));
+    }
+}
+
+/// Makes `dst` a symlink to what `src` points to (an existing `dst` replaced
+/// atomically), with `src`'s ownership and times when preserving them.
+pub(crate) fn copy_symlink(
+    src: &Path,
+    dst: &Path,
+    st: &libc::stat,
+    opts: &Options,
+    out: &mut Outcome,
+) {
+    let target = match fs::read_link(src) {
+        Ok(t) => t,
+        Err(e) => {
+            return out.error(format!(
+                "cannot read symbolic link {}: {}",
+                quote(src),
+                errtext(&e)
+            ))
         }
-        if self.o.preserve.timestamps {
-            self.preserve_times(&c, dst, st);
-        }
-        if let Err(e) = put_in_place(&made, dst) {
-            self.error(format!(
+    };
+    let made = match make_entry(dst, !opts.no_clobber, |p| {
+        std::os::unix::fs::symlink(&target, p)
+    }) {
+        Ok(Some(p)) => p,
+        Ok(None) => return,
+        Err(e) => {
+            return out.error(format!(
                 "cannot create symbolic link {}: {}",
                 quote(dst),
                 errtext(&e)
-            ));
+            ))
         }
+    };
+    let c = cstr(&made);
+    if opts.preserve.ownership {
+        preserve_ownership(&c, dst, st, out);
     }
+    if opts.preserve.timestamps {
+        preserve_times(&c, dst, st, out);
+    }
+    if let Err(e) = put_in_place(&made, dst) {
+        out.error(format!(
+            "cannot create symbolic link {}: {}",
+            quote(dst),
+            errtext(&e)
+        ));
+    }
+}
 
-    /// Recreates a FIFO, socket or device node with `mknod(2)` (an existing `dst` replaced
-    /// atomically), then its ownership when preserving it, its mode, and its times when
-    /// preserving them; failures reported in GNU cp's words.
-    pub(crate) fn copy_special(&mut self, dst: &Path, st: &libc::stat) {
-        // FIFOs and sockets need no privilege, devices do. Owner-only until the chmod below.
-        let kind = (st.st_mode & libc::S_IFMT) | 0o600;
-        let made = match make_entry(dst, !self.o.no_clobber, |p| {
-            let c = cstr(p);
-            // SAFETY: A NUL-terminated path.
-            if unsafe { libc::mknod(c.as_ptr(), kind, st.st_rdev) } < 0 {
-                return Err(io::Error::last_os_error());
-            }
-            Ok(())
-        }) {
-            Ok(Some(p)) => p,
-            Ok(None) => return,
-            Err(e) => {
-                return self.error(format!(
-                    "cannot create special file {}: {}",
-                    quote(dst),
-                    errtext(&e)
-                ))
-            }
-        };
-        // Path-based metadata: opening a device could have side effects.
-        let c = cstr(&made);
-        let p = self.o.preserve;
-        let owner_kept = if p.ownership {
-            self.preserve_ownership(&c, dst, st)
-        } else {
-            owned_by_us(st)
-        };
-        let mode = if p.mode {
-            // A set-user-ID (set-group-ID) bit only with the owner (group) it was set for,
-            // as the library does for files.
-            let mut m = st.st_mode & 0o7777;
-            if !owner_kept.0 {
-                m &= !libc::S_ISUID;
-            }
-            if !owner_kept.1 {
-                m &= !libc::S_ISGID;
-            }
-            m
-        } else {
-            st.st_mode & 0o777 & !self.umask
-        };
-        // SAFETY: As above.
-        if unsafe { libc::chmod(c.as_ptr(), mode) } < 0 {
-            let e = io::Error::last_os_error();
-            let what = if p.mode { "preserving" } else { "setting" };
-            self.error(format!(
-                "{what} permissions for {}: {}",
-                quote(dst),
-                errtext(&e)
-            ));
-        }
-        if p.timestamps {
-            self.preserve_times(&c, dst, st);
-        }
-        if let Err(e) = put_in_place(&made, dst) {
-            self.error(format!(
+/// Recreates a FIFO, socket or device node with `mknod(2)` (an existing `dst` replaced
+/// atomically), then its ownership when preserving it, its mode (without `--preserve=mode`,
+/// the source's less `umask`), and its times when preserving them; failures reported in GNU
+/// cp's words.
+pub(crate) fn copy_special(
+    dst: &Path,
+    st: &libc::stat,
+    opts: &Options,
+    umask: u32,
+    out: &mut Outcome,
+) {
+    // FIFOs and sockets need no privilege, devices do. Owner-only until the chmod below.
+    let kind = (st.st_mode & libc::S_IFMT) | 0o600;
+    let made = match make_entry(dst, !opts.no_clobber, |p| sys::mknod(p, kind, st.st_rdev)) {
+        Ok(Some(p)) => p,
+        Ok(None) => return,
+        Err(e) => {
+            return out.error(format!(
                 "cannot create special file {}: {}",
                 quote(dst),
                 errtext(&e)
-            ));
+            ))
         }
+    };
+    // Path-based metadata: opening a device could have side effects.
+    let c = cstr(&made);
+    let p = opts.preserve;
+    let owner_kept = if p.ownership {
+        preserve_ownership(&c, dst, st, out)
+    } else {
+        owned_by_us(st)
+    };
+    let mode = if p.mode {
+        // A set-user-ID (set-group-ID) bit only with the owner (group) it was set for,
+        // as the library does for files.
+        let mut m = st.st_mode & 0o7777;
+        if !owner_kept.0 {
+            m &= !libc::S_ISUID;
+        }
+        if !owner_kept.1 {
+            m &= !libc::S_ISGID;
+        }
+        m
+    } else {
+        st.st_mode & 0o777 & !umask
+    };
+    if let Err(e) = sys::chmod(&c, mode) {
+        let what = if p.mode { "preserving" } else { "setting" };
+        out.error(format!(
+            "{what} permissions for {}: {}",
+            quote(dst),
+            errtext(&e)
+        ));
+    }
+    if p.timestamps {
+        preserve_times(&c, dst, st, out);
+    }
+    if let Err(e) = put_in_place(&made, dst) {
+        out.error(format!(
+            "cannot create special file {}: {}",
+            quote(dst),
+            errtext(&e)
+        ));
     }
 }

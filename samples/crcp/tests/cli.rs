@@ -4,60 +4,24 @@
 //! statuses, tree copies with metadata, and no partial destination after SIGKILL or Ctrl-C.
 //! Runs as any user; as root, the permission cases run crcp as `nobody`.
 
+#[path = "../../copy_range/tests/common/mod.rs"]
+mod common;
+
+use common::{can_reflink, sys, TestDir};
 use std::{
-    ffi::CString,
     fs,
     io::Write,
     os::unix::{
-        ffi::OsStrExt,
         fs::{MetadataExt, PermissionsExt},
         process::{CommandExt, ExitStatusExt},
     },
     path::{Path, PathBuf},
     process::{Command, Output, Stdio},
-    sync::{
-        atomic::{AtomicU32, Ordering},
-        OnceLock,
-    },
+    sync::OnceLock,
     time::{Duration, Instant},
 };
 
 const CRCP: &str = env!("CARGO_BIN_EXE_crcp");
-
-struct TestDir(PathBuf);
-
-impl TestDir {
-    fn new(name: &str) -> Self {
-        static N: AtomicU32 = AtomicU32::new(0);
-        let p = std::env::temp_dir().join(format!(
-            "crcp-test-{}-{}-{name}",
-            std::process::id(),
-            N.fetch_add(1, Ordering::SeqCst)
-        ));
-        let _ = fs::remove_dir_all(&p);
-        fs::create_dir_all(&p).unwrap();
-        // Reachable by `nobody` for the permission cases.
-        fs::set_permissions(&p, fs::Permissions::from_mode(0o777)).unwrap();
-        TestDir(p)
-    }
-    fn path(&self, name: &str) -> PathBuf {
-        self.0.join(name)
-    }
-    fn names(&self) -> Vec<String> {
-        let mut v: Vec<String> = fs::read_dir(&self.0)
-            .unwrap()
-            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-            .collect();
-        v.sort();
-        v
-    }
-}
-
-impl Drop for TestDir {
-    fn drop(&mut self) {
-        let _ = fs::remove_dir_all(&self.0);
-    }
-}
 
 fn crcp(dir: &TestDir, args: &[&str]) -> Output {
     Command::new(CRCP)
@@ -69,11 +33,6 @@ fn crcp(dir: &TestDir, args: &[&str]) -> Output {
 
 fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
-}
-
-fn is_root() -> bool {
-    // SAFETY: A plain system call.
-    unsafe { libc::geteuid() == 0 }
 }
 
 /// A copy of crcp that `nobody` can reach and run. The build's own binary lives under the
@@ -108,15 +67,14 @@ fn crcp_for_nobody() -> &'static Path {
                 let _ = fs::remove_dir_all(p.parent().unwrap());
             }
         }
-        // SAFETY: Registers a plain function; it only touches the path stored above.
-        unsafe { libc::atexit(remove_copy) };
+        sys::at_exit(remove_copy);
         bin
     })
 }
 
 /// Runs crcp as `nobody` when we are root (so permissions apply), as ourselves otherwise.
 fn crcp_unprivileged(dir: &TestDir, args: &[&str]) -> Output {
-    let mut c = if is_root() {
+    let mut c = if sys::is_root() {
         let mut c = Command::new(crcp_for_nobody());
         c.uid(65534).gid(65534);
         c
@@ -127,23 +85,9 @@ fn crcp_unprivileged(dir: &TestDir, args: &[&str]) -> Output {
     c.output().unwrap()
 }
 
-fn can_reflink(dir: &TestDir) -> bool {
-    use std::os::fd::AsRawFd;
-    let a = dir.path(".probe-a");
-    let b = dir.path(".probe-b");
-    fs::write(&a, vec![1u8; 4096]).unwrap();
-    let fa = fs::File::open(&a).unwrap();
-    let fb = fs::File::create(&b).unwrap();
-    // SAFETY: FICLONE with a source descriptor.
-    let ok = unsafe { libc::ioctl(fb.as_raw_fd(), 0x4004_9409, fa.as_raw_fd()) } == 0;
-    let _ = fs::remove_file(&a);
-    let _ = fs::remove_file(&b);
-    ok
-}
-
 #[test]
 fn nonexistent_source_is_cannot_stat() {
-    let d = TestDir::new("nosrc");
+    let d = TestDir::open_to_all("nosrc");
     let o = crcp(&d, &["missing", "dst"]);
     assert_eq!(o.status.code(), Some(1));
     assert_eq!(
@@ -154,7 +98,7 @@ fn nonexistent_source_is_cannot_stat() {
 
 #[test]
 fn directory_without_r_is_omitted_and_others_still_copy() {
-    let d = TestDir::new("nor");
+    let d = TestDir::open_to_all("nor");
     fs::create_dir(d.path("dir")).unwrap();
     fs::write(d.path("file"), b"data").unwrap();
     fs::create_dir(d.path("out")).unwrap();
@@ -170,7 +114,7 @@ fn directory_without_r_is_omitted_and_others_still_copy() {
 
 #[test]
 fn unreadable_source_is_cannot_open_for_reading() {
-    let d = TestDir::new("unreadable");
+    let d = TestDir::open_to_all("unreadable");
     fs::write(d.path("secret"), b"x").unwrap();
     fs::set_permissions(d.path("secret"), fs::Permissions::from_mode(0o000)).unwrap();
     let o = crcp_unprivileged(&d, &["secret", "copy"]);
@@ -184,7 +128,7 @@ fn unreadable_source_is_cannot_open_for_reading() {
 
 #[test]
 fn unwritable_destination_directory_is_cannot_create() {
-    let d = TestDir::new("unwritable");
+    let d = TestDir::open_to_all("unwritable");
     fs::write(d.path("src"), b"x").unwrap();
     fs::set_permissions(d.path("src"), fs::Permissions::from_mode(0o644)).unwrap();
     fs::create_dir(d.path("ro")).unwrap();
@@ -201,7 +145,7 @@ fn unwritable_destination_directory_is_cannot_create() {
 #[test]
 fn no_clobber_skips_an_existing_destination() {
     // GNU cp >= 9.5 (and <= 9.1): -n skips silently and exits 0.
-    let d = TestDir::new("noclobber");
+    let d = TestDir::open_to_all("noclobber");
     fs::write(d.path("src"), b"new").unwrap();
     fs::write(d.path("dst"), b"old").unwrap();
     let o = crcp(&d, &["-n", "src", "dst"]);
@@ -216,7 +160,7 @@ fn no_clobber_skips_an_existing_destination() {
 
 #[test]
 fn reflink_always_without_reflink_fails_cleanly() {
-    let d = TestDir::new("always");
+    let d = TestDir::open_to_all("always");
     if can_reflink(&d) {
         eprintln!("skipped: this filesystem can reflink");
         return;
@@ -233,7 +177,7 @@ fn reflink_always_without_reflink_fails_cleanly() {
 
 #[test]
 fn usage_errors_look_like_cp() {
-    let d = TestDir::new("usage");
+    let d = TestDir::open_to_all("usage");
     let o = crcp(&d, &[]);
     assert_eq!(o.status.code(), Some(1));
     assert!(stderr(&o).starts_with("crcp: missing file operand\n"));
@@ -257,26 +201,9 @@ fn usage_errors_look_like_cp() {
     assert!(crcp(&d, &["--help"]).status.success());
 }
 
-fn set_times(p: &Path, sec: i64, nsec: i64) {
-    let c = CString::new(p.as_os_str().as_bytes()).unwrap();
-    let t = [libc::timespec {
-        tv_sec: sec,
-        tv_nsec: nsec,
-    }; 2];
-    // SAFETY: A NUL-terminated path and two timespecs.
-    unsafe {
-        libc::utimensat(
-            libc::AT_FDCWD,
-            c.as_ptr(),
-            t.as_ptr(),
-            libc::AT_SYMLINK_NOFOLLOW,
-        )
-    };
-}
-
 #[test]
 fn tree_copy_keeps_links_holes_modes_times_and_xattrs() {
-    let d = TestDir::new("tree");
+    let d = TestDir::open_to_all("tree");
     let src = d.path("src");
     fs::create_dir_all(src.join("a/b")).unwrap();
     for i in 0..50 {
@@ -298,8 +225,12 @@ fn tree_copy_keeps_links_holes_modes_times_and_xattrs() {
         .arg(src.join("a/f2"))
         .status()
         .is_ok_and(|s| s.success());
-    set_times(&src.join("a/f4"), 1_111_111_111, 222_333_444);
-    set_times(&src.join("a/b"), 1_000_000_000, 5);
+    sys::set_times(
+        &src.join("a/f4"),
+        (1_111_111_111, 222_333_444),
+        (1_111_111_111, 222_333_444),
+    );
+    sys::set_times(&src.join("a/b"), (1_000_000_000, 5), (1_000_000_000, 5));
 
     let o = crcp(
         &d,
@@ -408,7 +339,7 @@ fn wait_until_copying(pid: u32, total: u64) -> bool {
 
 #[test]
 fn killed_or_interrupted_copies_leave_no_partial_destination() {
-    let d = TestDir::new("kill");
+    let d = TestDir::open_to_all("kill");
     let total = big_file(&d.path("big"));
     // Each case: options, signal, whether an old destination exists.
     let cases: [(&[&str], i32, bool); 4] = [
@@ -432,8 +363,7 @@ fn killed_or_interrupted_copies_leave_no_partial_destination() {
             .spawn()
             .unwrap();
         let caught = wait_until_copying(child.id(), total);
-        // SAFETY: Signals our own child.
-        unsafe { libc::kill(child.id() as i32, sig) };
+        sys::kill(child.id(), sig).unwrap();
         let status = child.wait().unwrap();
         assert!(
             caught,
@@ -450,47 +380,17 @@ fn killed_or_interrupted_copies_leave_no_partial_destination() {
     }
 }
 
-/// Sets `user.crcp` on `p`; false where the filesystem has no user attributes.
-fn set_user_xattr(p: &Path, value: &[u8]) -> bool {
-    let c = CString::new(p.as_os_str().as_bytes()).unwrap();
-    // SAFETY: NUL-terminated names and a readable value.
-    unsafe {
-        libc::setxattr(
-            c.as_ptr(),
-            c"user.crcp".as_ptr(),
-            value.as_ptr() as *const libc::c_void,
-            value.len(),
-            0,
-        ) == 0
-    }
-}
-
-fn user_xattr(p: &Path) -> Option<Vec<u8>> {
-    let c = CString::new(p.as_os_str().as_bytes()).unwrap();
-    let mut buf = [0u8; 256];
-    // SAFETY: NUL-terminated names and a writable buffer.
-    let n = unsafe {
-        libc::getxattr(
-            c.as_ptr(),
-            c"user.crcp".as_ptr(),
-            buf.as_mut_ptr() as *mut libc::c_void,
-            buf.len(),
-        )
-    };
-    (n >= 0).then(|| buf[..n as usize].to_vec())
-}
-
 #[test]
 fn p_adds_to_what_archive_or_preserve_asked_for() {
     // GNU cp: -p is --preserve=mode,ownership,timestamps added to the set, in any order.
-    let d = TestDir::new("padds");
+    let d = TestDir::open_to_all("padds");
     fs::write(d.path("f"), b"data").unwrap();
-    if !set_user_xattr(&d.path("f"), b"kept") {
+    if !sys::set_xattr(&d.path("f"), "user.crcp", b"kept") {
         eprintln!("skipped: no user.* attributes here");
         return;
     }
     fs::set_permissions(d.path("f"), fs::Permissions::from_mode(0o640)).unwrap();
-    set_times(&d.path("f"), 1_234_567_890, 123);
+    sys::set_times(&d.path("f"), (1_234_567_890, 123), (1_234_567_890, 123));
     for (i, args) in [
         &["-a", "-p"][..],
         &["-ap"],
@@ -506,7 +406,11 @@ fn p_adds_to_what_archive_or_preserve_asked_for() {
         let o = crcp(&d, &[args, &["f", &g][..]].concat());
         assert_eq!(o.status.code(), Some(0), "{args:?}: {}", stderr(&o));
         let g = d.path(&g);
-        assert_eq!(user_xattr(&g).as_deref(), Some(&b"kept"[..]), "{args:?}");
+        assert_eq!(
+            sys::get_xattr(&g, "user.crcp").as_deref(),
+            Some(&b"kept"[..]),
+            "{args:?}"
+        );
         let m = fs::metadata(&g).unwrap();
         assert_eq!(m.mode() & 0o7777, 0o640, "{args:?}");
         assert_eq!(
@@ -525,16 +429,14 @@ fn long_name(prefix: &str, len: usize) -> String {
 #[test]
 fn replacing_long_names_stays_within_name_max() {
     // The temporary name of an atomic replace must fit in NAME_MAX (255) too.
-    let d = TestDir::new("longname");
+    let d = TestDir::open_to_all("longname");
     fs::create_dir(d.path("src")).unwrap();
     fs::create_dir(d.path("dst")).unwrap();
     let link = long_name("l", 250);
     let fifo = long_name("p", 250);
     std::os::unix::fs::symlink("new", d.path("src").join(&link)).unwrap();
     std::os::unix::fs::symlink("old", d.path("dst").join(&link)).unwrap();
-    let c = CString::new(d.path("src").join(&fifo).as_os_str().as_bytes()).unwrap();
-    // SAFETY: A NUL-terminated path.
-    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o640) }, 0);
+    sys::mkfifo(&d.path("src").join(&fifo), 0o640).unwrap();
     fs::write(d.path("dst").join(&fifo), b"old").unwrap();
     for name in [&link, &fifo] {
         let (s, t) = (format!("src/{name}"), format!("dst/{name}"));
@@ -559,7 +461,7 @@ fn replacing_long_names_stays_within_name_max() {
 /// Runs crcp as `nobody` in a private mount namespace whose `/dev/copy_range` exists but
 /// cannot be opened (`EACCES`). None where that cannot be set up (not root).
 fn crcp_with_unopenable_device(dir: &TestDir, args: &[&str]) -> Option<Output> {
-    if !is_root() {
+    if !sys::is_root() {
         return None;
     }
     let script = "mount -t tmpfs crcp-test /dev && : >/dev/copy_range && \
@@ -592,7 +494,7 @@ fn crcp_with_unopenable_device(dir: &TestDir, args: &[&str]) -> Option<Output> {
 fn an_unopenable_device_means_no_module() {
     // An accelerator that is there but refuses us is no reason to fail a copy: crcp copies
     // without it, and says so only under --stats.
-    let d = TestDir::new("nodev");
+    let d = TestDir::open_to_all("nodev");
     let src = d.path("src");
     fs::create_dir_all(src.join("sub")).unwrap();
     fs::set_permissions(src.join("sub"), fs::Permissions::from_mode(0o705)).unwrap();
@@ -629,7 +531,7 @@ fn an_unopenable_device_means_no_module() {
 
 #[test]
 fn an_interrupted_tree_copy_still_sets_directory_modes() {
-    let d = TestDir::new("intdirs");
+    let d = TestDir::open_to_all("intdirs");
     let src = d.path("src");
     fs::create_dir(&src).unwrap();
     let total = big_file(&src.join("big"));
@@ -641,8 +543,7 @@ fn an_interrupted_tree_copy_still_sets_directory_modes() {
         .spawn()
         .unwrap();
     let caught = wait_until_copying(child.id(), total);
-    // SAFETY: Signals our own child.
-    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    sys::kill(child.id(), libc::SIGINT).unwrap();
     let status = child.wait().unwrap();
     assert!(caught, "the copy ended before it could be interrupted");
     assert_eq!(status.signal(), Some(libc::SIGINT), "{status:?}");
@@ -658,7 +559,7 @@ fn an_interrupted_tree_copy_still_sets_directory_modes() {
 
 #[test]
 fn unreadable_directory_is_cannot_access_and_the_rest_still_copies() {
-    let d = TestDir::new("unreadabledir");
+    let d = TestDir::open_to_all("unreadabledir");
     let src = d.path("src");
     fs::create_dir_all(src.join("sub")).unwrap();
     fs::write(src.join("a"), b"a").unwrap();
@@ -701,14 +602,12 @@ fn crcp_in_user_namespace(dir: &TestDir, args: &[&str]) -> Option<Output> {
 fn ownership_failures_of_special_files_are_reported_as_for_symlinks() {
     // GNU cp (chown_failure_ok): a failure to chown is an error for root; for anyone else
     // EPERM and EINVAL are silent.
-    let d = TestDir::new("specialown");
+    let d = TestDir::open_to_all("specialown");
     let src = d.path("src");
     fs::create_dir(&src).unwrap();
-    let fifo = CString::new(src.join("fifo").as_os_str().as_bytes()).unwrap();
-    // SAFETY: A NUL-terminated path.
-    assert_eq!(unsafe { libc::mkfifo(fifo.as_ptr(), 0o644) }, 0);
+    sys::mkfifo(&src.join("fifo"), 0o644).unwrap();
     std::os::unix::fs::symlink("fifo", src.join("link")).unwrap();
-    if !is_root() {
+    if !sys::is_root() {
         eprintln!("skipped: needs root to give the sources another owner");
         return;
     }

@@ -116,13 +116,15 @@ sb=$(stat -c %b "$src/data/sparse") db=$(stat -c %b "$dst/data/sparse")
 echo "# sparse file: $(stat -c %s "$dst/data/sparse") bytes, blocks $sb on ext4, $db on btrfs"
 check "the 1 GiB sparse file is still sparse (< 4 MiB allocated)" [ "$db" -lt 8192 ]
 
-# 9-10: --reflink=always where nothing can share fails cleanly.
+# 9-10: --reflink=always where nothing can share fails cleanly.  (What
+# else is in /mnt/ext4 belongs to earlier tests: compare with the listing.)
+ext4_before=$(ls -A /mnt/ext4)
 out=$("$crcp" --reflink=always "$src/data/big03" /mnt/ext4/clone 2>&1)
 rc=$?
 echo "$out" | diag
 check "--reflink=always ext4 -> ext4 exits 1 with cp's message" \
 	[ $rc = 1 -a "$out" = "crcp: failed to clone '/mnt/ext4/clone' from '$src/data/big03': Operation not supported" ]
-check "... and leaves nothing behind" [ "$(ls -A /mnt/ext4)" = "$(printf 'lost+found\ntree')" ]
+check "... and leaves nothing behind" [ "$(ls -A /mnt/ext4)" = "$ext4_before" ]
 
 # 11-12: --reflink=never on btrfs -> btrfs: an independent copy.
 out=$("$crcp" --reflink=never --stats "$dst/data/big09" "$dst/data/big05" /mnt/btrfs/ 2>&1)
@@ -178,11 +180,12 @@ interrupt() {
 	echo "# $sig after $i polls, with $size bytes copied: exit status $?"
 }
 interrupt INT /mnt/ext4/interrupted
-check "SIGINT during a module job: no destination, no temporary" [ "$(ls -A /mnt/ext4)" = "$(printf 'lost+found\ntree')" ]
+check "SIGINT during a module job: no destination, no temporary" [ "$(ls -A /mnt/ext4)" = "$ext4_before" ]
 echo old > /mnt/ext4/replaced
+ext4_before=$(ls -A /mnt/ext4)
 interrupt KILL /mnt/ext4/replaced
 check "SIGKILL during a module job: the old destination is intact" \
-	[ "$(cat /mnt/ext4/replaced)" = old -a "$(ls -A /mnt/ext4)" = "$(printf 'lost+found\nreplaced\ntree')" ]
+	[ "$(cat /mnt/ext4/replaced)" = old -a "$(ls -A /mnt/ext4)" = "$ext4_before" ]
 
 echo "# $failed of $n failed"
 [ $failed = 0 ]

@@ -20,8 +20,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "copy_range_helpers.h"
-#include "kselftest_harness.h"
+#include "cr_fixture.h"
 
 #define SEED_A	0x5eed000000000a11ULL
 #define SEED_B	0x5eed00000000b0b0ULL
@@ -34,91 +33,43 @@
 #define DST_POS	22
 
 FIXTURE(data) {
-	char src_dir[PATH_MAX];
-	char dst_dir[PATH_MAX];
-	int src_fd;	/* "src" in src_dir, O_RDWR, empty */
-	int dst_fd;	/* "dst" in dst_dir, O_RDWR, empty */
+	struct cr_env e;	/* src and dst both empty */
 };
 
 FIXTURE_VARIANT(data) {
-	const char *src_root;
-	unsigned long src_magic;
-	const char *dst_root;
-	unsigned long dst_magic;
+	struct cr_fs src, dst;
 };
 
-FIXTURE_VARIANT_ADD(data, btrfs) {
-	.src_root = FS_BTRFS, .src_magic = BTRFS_SUPER_MAGIC,
-	.dst_root = FS_BTRFS, .dst_magic = BTRFS_SUPER_MAGIC,
-};
-
-FIXTURE_VARIANT_ADD(data, xfs) {
-	.src_root = FS_XFS, .src_magic = XFS_SUPER_MAGIC,
-	.dst_root = FS_XFS, .dst_magic = XFS_SUPER_MAGIC,
-};
-
-FIXTURE_VARIANT_ADD(data, ext4) {
-	.src_root = FS_EXT4, .src_magic = EXT4_SUPER_MAGIC,
-	.dst_root = FS_EXT4, .dst_magic = EXT4_SUPER_MAGIC,
-};
-
-FIXTURE_VARIANT_ADD(data, tmpfs) {
-	.src_root = FS_TMPFS, .src_magic = TMPFS_MAGIC,
-	.dst_root = FS_TMPFS, .dst_magic = TMPFS_MAGIC,
-};
-
+FIXTURE_VARIANT_ADD(data, btrfs) { .src = CR_FS_BTRFS, .dst = CR_FS_BTRFS };
+FIXTURE_VARIANT_ADD(data, xfs) { .src = CR_FS_XFS, .dst = CR_FS_XFS };
+FIXTURE_VARIANT_ADD(data, ext4) { .src = CR_FS_EXT4, .dst = CR_FS_EXT4 };
+FIXTURE_VARIANT_ADD(data, tmpfs) { .src = CR_FS_TMPFS, .dst = CR_FS_TMPFS };
 /* Block filesystem to block filesystem: no sharing possible. */
 FIXTURE_VARIANT_ADD(data, btrfs_to_ext4) {
-	.src_root = FS_BTRFS, .src_magic = BTRFS_SUPER_MAGIC,
-	.dst_root = FS_EXT4, .dst_magic = EXT4_SUPER_MAGIC,
+	.src = CR_FS_BTRFS, .dst = CR_FS_EXT4,
 };
-
 /* Page cache only to a reflink filesystem. */
 FIXTURE_VARIANT_ADD(data, tmpfs_to_xfs) {
-	.src_root = FS_TMPFS, .src_magic = TMPFS_MAGIC,
-	.dst_root = FS_XFS, .dst_magic = XFS_SUPER_MAGIC,
+	.src = CR_FS_TMPFS, .dst = CR_FS_XFS,
 };
 
 FIXTURE_SETUP(data)
 {
-	self->src_fd = -1;
-	self->dst_fd = -1;
-	if (!fs_mounted(variant->src_root, variant->src_magic))
-		SKIP(return, "%s is not mounted", variant->src_root);
-	if (!fs_mounted(variant->dst_root, variant->dst_magic))
-		SKIP(return, "%s is not mounted", variant->dst_root);
-	ASSERT_LE(0, cr_dev()) TH_LOG("open %s: %s", CR_DEVICE_PATH,
-				      strerror(errno));
-
-	ASSERT_NE(NULL, make_test_dir(variant->src_root, self->src_dir));
-	/* One directory when both ends are on the same filesystem. */
-	memcpy(self->dst_dir, self->src_dir, sizeof(self->dst_dir));
-	if (strcmp(variant->src_root, variant->dst_root))
-		ASSERT_NE(NULL, make_test_dir(variant->dst_root,
-					      self->dst_dir));
-
-	self->src_fd = open_new(self->src_dir, "src", O_RDWR);
-	ASSERT_LE(0, self->src_fd);
-	self->dst_fd = open_new(self->dst_dir, "dst", O_RDWR);
-	ASSERT_LE(0, self->dst_fd);
-	ASSERT_EQ(SRC_POS, lseek(self->src_fd, SRC_POS, SEEK_SET));
-	ASSERT_EQ(DST_POS, lseek(self->dst_fd, DST_POS, SEEK_SET));
+	if (!cr_env_setup(_metadata, &self->e, &variant->src, &variant->dst,
+			  0, PATTERN_ZERO))
+		return;
+	ASSERT_EQ(SRC_POS, lseek(self->e.src_fd, SRC_POS, SEEK_SET));
+	ASSERT_EQ(DST_POS, lseek(self->e.dst_fd, DST_POS, SEEK_SET));
 }
 
 FIXTURE_TEARDOWN(data)
 {
-	if (self->src_fd >= 0)
-		close(self->src_fd);
-	if (self->dst_fd >= 0)
-		close(self->dst_fd);
-	remove_tree(self->src_dir);
-	if (strcmp(self->src_dir, self->dst_dir))
-		remove_tree(self->dst_dir);
+	cr_env_teardown(&self->e);
 }
 
-#define ASSERT_POSITIONS_KEPT() do { \
-	ASSERT_EQ(SRC_POS, file_pos(self->src_fd)); \
-	ASSERT_EQ(DST_POS, file_pos(self->dst_fd)); \
+#define EXPECT_POSITIONS_KEPT() do { \
+	EXPECT_EQ(SRC_POS, file_pos(self->e.src_fd)); \
+	EXPECT_EQ(DST_POS, file_pos(self->e.dst_fd)); \
 } while (0)
 
 /* Sizes, offsets and lengths are all int64_t below, as the checks compare. */
@@ -133,29 +84,31 @@ TEST_F_TIMEOUT(data, large_file, 180)
 	const int64_t size = 2 * CR_CHUNK + MIB + 123;
 	int dst2;
 
-	ASSERT_EQ(0, pattern_write(self->src_fd, 0, size, SEED_A, 0));
+	ASSERT_EQ(0, pattern_write(self->e.src_fd, 0, size, SEED_A, 0));
 
-	ASSERT_EQ(size, copy_range(self->src_fd, 0, self->dst_fd, 0, size, 0));
-	ASSERT_EQ(size, file_size(self->dst_fd));
-	ASSERT_EQ(-1, pattern_mismatch(self->dst_fd, 0, size, SEED_A, 0));
+	EXPECT_EQ(size, copy_range(self->e.src_fd, 0, self->e.dst_fd, 0, size,
+				   0));
+	EXPECT_EQ(size, file_size(self->e.dst_fd));
+	EXPECT_EQ(-1, pattern_mismatch(self->e.dst_fd, 0, size, SEED_A, 0));
 
-	dst2 = open_new(self->dst_dir, "dst2", O_RDWR);
+	dst2 = open_new(self->e.dst_dir, "dst2", O_RDWR);
 	ASSERT_LE(0, dst2);
-	ASSERT_EQ(size, copy_range(self->src_fd, 0, dst2, 0, size,
+	EXPECT_EQ(size, copy_range(self->e.src_fd, 0, dst2, 0, size,
 				   COPY_RANGE_SHARE_ALLOW));
-	ASSERT_EQ(size, file_size(dst2));
-	ASSERT_EQ(-1, pattern_mismatch(dst2, 0, size, SEED_A, 0));
+	EXPECT_EQ(size, file_size(dst2));
+	EXPECT_EQ(-1, pattern_mismatch(dst2, 0, size, SEED_A, 0));
 	ASSERT_EQ(0, close(dst2));
 
 	/* Asks for one byte past EOF, so this is also a short count. */
-	ASSERT_EQ(0, ftruncate(self->dst_fd, 0));
-	ASSERT_EQ(size - 1, copy_range(self->src_fd, 1, self->dst_fd, 4097,
+	ASSERT_EQ(0, ftruncate(self->e.dst_fd, 0));
+	EXPECT_EQ(size - 1, copy_range(self->e.src_fd, 1, self->e.dst_fd, 4097,
 				       size, 0));
-	ASSERT_EQ(4097 + size - 1, file_size(self->dst_fd));
-	ASSERT_EQ(-1, pattern_mismatch(self->dst_fd, 0, 4097, PATTERN_ZERO, 0));
-	ASSERT_EQ(-1, pattern_mismatch(self->dst_fd, 4097, size - 1, SEED_A, 1));
+	EXPECT_EQ(4097 + size - 1, file_size(self->e.dst_fd));
+	EXPECT_EQ(-1, pattern_mismatch(self->e.dst_fd, 0, 4097, PATTERN_ZERO,
+				       0));
+	EXPECT_EQ(-1, pattern_mismatch(self->e.dst_fd, 4097, size - 1, SEED_A, 1));
 
-	ASSERT_POSITIONS_KEPT();
+	EXPECT_POSITIONS_KEPT();
 }
 
 /*
@@ -167,21 +120,21 @@ TEST_F(data, head)
 	const int64_t size = 256 * KIB + 7;
 	int src_ro, dst_wo;
 
-	ASSERT_EQ(0, pattern_write(self->src_fd, 0, size, SEED_A, 0));
-	src_ro = open_at(self->src_dir, "src", O_RDONLY);
+	ASSERT_EQ(0, pattern_write(self->e.src_fd, 0, size, SEED_A, 0));
+	src_ro = open_at(self->e.src_dir, "src", O_RDONLY);
 	ASSERT_LE(0, src_ro);
-	dst_wo = open_at(self->dst_dir, "dst", O_WRONLY);
+	dst_wo = open_at(self->e.dst_dir, "dst", O_WRONLY);
 	ASSERT_LE(0, dst_wo);
 
-	ASSERT_EQ(5000, copy_range(src_ro, 0, dst_wo, 0, 5000, 0));
-	ASSERT_EQ(5000, file_size(self->dst_fd));
-	ASSERT_EQ(-1, pattern_mismatch(self->dst_fd, 0, 5000, SEED_A, 0));
+	EXPECT_EQ(5000, copy_range(src_ro, 0, dst_wo, 0, 5000, 0));
+	EXPECT_EQ(5000, file_size(self->e.dst_fd));
+	EXPECT_EQ(-1, pattern_mismatch(self->e.dst_fd, 0, 5000, SEED_A, 0));
 
-	ASSERT_EQ(0, file_pos(src_ro));
-	ASSERT_EQ(0, file_pos(dst_wo));
+	EXPECT_EQ(0, file_pos(src_ro));
+	EXPECT_EQ(0, file_pos(dst_wo));
 	close(src_ro);
 	close(dst_wo);
-	ASSERT_POSITIONS_KEPT();
+	EXPECT_POSITIONS_KEPT();
 }
 
 /* From the middle of the source to just past the start of the destination. */
@@ -189,13 +142,13 @@ TEST_F(data, middle)
 {
 	const int64_t size = 256 * KIB + 7;
 
-	ASSERT_EQ(0, pattern_write(self->src_fd, 0, size, SEED_A, 0));
-	ASSERT_EQ(65535, copy_range(self->src_fd, 4097, self->dst_fd, 1,
+	ASSERT_EQ(0, pattern_write(self->e.src_fd, 0, size, SEED_A, 0));
+	EXPECT_EQ(65535, copy_range(self->e.src_fd, 4097, self->e.dst_fd, 1,
 				    65535, 0));
-	ASSERT_EQ(65536, file_size(self->dst_fd));
-	ASSERT_EQ(-1, pattern_mismatch(self->dst_fd, 0, 1, PATTERN_ZERO, 0));
-	ASSERT_EQ(-1, pattern_mismatch(self->dst_fd, 1, 65535, SEED_A, 4097));
-	ASSERT_POSITIONS_KEPT();
+	EXPECT_EQ(65536, file_size(self->e.dst_fd));
+	EXPECT_EQ(-1, pattern_mismatch(self->e.dst_fd, 0, 1, PATTERN_ZERO, 0));
+	EXPECT_EQ(-1, pattern_mismatch(self->e.dst_fd, 1, 65535, SEED_A, 4097));
+	EXPECT_POSITIONS_KEPT();
 }
 
 /* The last bytes of the source, landing past the destination's EOF. */
@@ -203,14 +156,14 @@ TEST_F(data, tail)
 {
 	const int64_t size = 256 * KIB + 7;
 
-	ASSERT_EQ(0, pattern_write(self->src_fd, 0, size, SEED_A, 0));
-	ASSERT_EQ(1000, copy_range(self->src_fd, size - 1000, self->dst_fd,
+	ASSERT_EQ(0, pattern_write(self->e.src_fd, 0, size, SEED_A, 0));
+	EXPECT_EQ(1000, copy_range(self->e.src_fd, size - 1000, self->e.dst_fd,
 				   65536, 1000, 0));
-	ASSERT_EQ(65536 + 1000, file_size(self->dst_fd));
-	ASSERT_EQ(-1, pattern_mismatch(self->dst_fd, 0, 65536, PATTERN_ZERO, 0));
-	ASSERT_EQ(-1, pattern_mismatch(self->dst_fd, 65536, 1000, SEED_A,
+	EXPECT_EQ(65536 + 1000, file_size(self->e.dst_fd));
+	EXPECT_EQ(-1, pattern_mismatch(self->e.dst_fd, 0, 65536, PATTERN_ZERO, 0));
+	EXPECT_EQ(-1, pattern_mismatch(self->e.dst_fd, 65536, 1000, SEED_A,
 				       size - 1000));
-	ASSERT_POSITIONS_KEPT();
+	EXPECT_POSITIONS_KEPT();
 }
 
 /*
@@ -223,42 +176,43 @@ TEST_F(data, past_eof_short_counts)
 	const int64_t size = 256 * KIB + 7;
 	int empty;
 
-	ASSERT_EQ(0, pattern_write(self->src_fd, 0, size, SEED_A, 0));
+	ASSERT_EQ(0, pattern_write(self->e.src_fd, 0, size, SEED_A, 0));
 
-	ASSERT_EQ(100, copy_range(self->src_fd, size - 100, self->dst_fd, 0,
+	EXPECT_EQ(100, copy_range(self->e.src_fd, size - 100, self->e.dst_fd, 0,
 				  4096, 0));
-	ASSERT_EQ(100, file_size(self->dst_fd));
-	ASSERT_EQ(-1, pattern_mismatch(self->dst_fd, 0, 100, SEED_A,
+	EXPECT_EQ(100, file_size(self->e.dst_fd));
+	EXPECT_EQ(-1, pattern_mismatch(self->e.dst_fd, 0, 100, SEED_A,
 				       size - 100));
 
 	/* A huge length that does not wrap is clamped to EOF as well. */
-	ASSERT_EQ(1, copy_range(self->src_fd, size - 1, self->dst_fd, 200,
+	EXPECT_EQ(1, copy_range(self->e.src_fd, size - 1, self->e.dst_fd, 200,
 				1ULL << 40, COPY_RANGE_SHARE_ALLOW));
-	ASSERT_EQ(201, file_size(self->dst_fd));
-	ASSERT_EQ(-1, pattern_mismatch(self->dst_fd, 200, 1, SEED_A, size - 1));
+	EXPECT_EQ(201, file_size(self->e.dst_fd));
+	EXPECT_EQ(-1, pattern_mismatch(self->e.dst_fd, 200, 1, SEED_A,
+				       size - 1));
 
-	ASSERT_EQ(0, copy_range(self->src_fd, size, self->dst_fd, 300, 4096, 0));
-	ASSERT_EQ(0, copy_range(self->src_fd, size + 1, self->dst_fd, 300,
+	EXPECT_EQ(0, copy_range(self->e.src_fd, size, self->e.dst_fd, 300, 4096, 0));
+	EXPECT_EQ(0, copy_range(self->e.src_fd, size + 1, self->e.dst_fd, 300,
 				4096, 0));
-	ASSERT_EQ(0, copy_range(self->src_fd, 1ULL << 40, self->dst_fd, 300,
+	EXPECT_EQ(0, copy_range(self->e.src_fd, 1ULL << 40, self->e.dst_fd, 300,
 				4096, COPY_RANGE_SHARE_ALLOW));
-	ASSERT_EQ(0, copy_range(self->src_fd, 0, self->dst_fd, MIB, 0, 0));
-	ASSERT_EQ(0, copy_range(self->src_fd, 0, self->dst_fd, MIB, 0,
+	EXPECT_EQ(0, copy_range(self->e.src_fd, 0, self->e.dst_fd, MIB, 0, 0));
+	EXPECT_EQ(0, copy_range(self->e.src_fd, 0, self->e.dst_fd, MIB, 0,
 				COPY_RANGE_SHARE_ALLOW));
-	ASSERT_EQ(201, file_size(self->dst_fd));
+	EXPECT_EQ(201, file_size(self->e.dst_fd));
 
-	empty = open_new(self->src_dir, "empty", O_RDWR);
+	empty = open_new(self->e.src_dir, "empty", O_RDWR);
 	ASSERT_LE(0, empty);
-	ASSERT_EQ(0, copy_range(empty, 0, self->dst_fd, 0, 4096, 0));
+	EXPECT_EQ(0, copy_range(empty, 0, self->e.dst_fd, 0, 4096, 0));
 	close(empty);
 
 	/* Offset 0 and the largest length: the whole file, in one call. */
-	ASSERT_EQ(0, ftruncate(self->dst_fd, 0));
-	ASSERT_EQ(size, copy_range(self->src_fd, 0, self->dst_fd, 0,
+	ASSERT_EQ(0, ftruncate(self->e.dst_fd, 0));
+	EXPECT_EQ(size, copy_range(self->e.src_fd, 0, self->e.dst_fd, 0,
 				   UINT64_MAX, 0));
-	ASSERT_EQ(size, file_size(self->dst_fd));
-	ASSERT_EQ(-1, pattern_mismatch(self->dst_fd, 0, size, SEED_A, 0));
-	ASSERT_POSITIONS_KEPT();
+	EXPECT_EQ(size, file_size(self->e.dst_fd));
+	EXPECT_EQ(-1, pattern_mismatch(self->e.dst_fd, 0, size, SEED_A, 0));
+	EXPECT_POSITIONS_KEPT();
 }
 
 /*
@@ -277,8 +231,8 @@ TEST_F(data, offset_matrix)
 	const unsigned int nl = ARRAY_SIZE(lens), no = ARRAY_SIZE(offs);
 	unsigned int n;
 
-	ASSERT_EQ(0, pattern_write(self->src_fd, 0, src_size, SEED_A, 0));
-	ASSERT_EQ(0, pattern_write(self->dst_fd, 0, dst_size, SEED_B, 0));
+	ASSERT_EQ(0, pattern_write(self->e.src_fd, 0, src_size, SEED_A, 0));
+	ASSERT_EQ(0, pattern_write(self->e.dst_fd, 0, dst_size, SEED_B, 0));
 
 	for (n = 0; n < no * no * nl; n++) {
 		int64_t so = offs[n / (no * nl)], d = offs[n / nl % no];
@@ -287,26 +241,26 @@ TEST_F(data, offset_matrix)
 		int64_t hi = d + len + margin;
 		uint64_t flags = n % 2 ? COPY_RANGE_SHARE_ALLOW : 0;
 
-		ASSERT_EQ(len, copy_range(self->src_fd, so, self->dst_fd, d,
+		EXPECT_EQ(len, copy_range(self->e.src_fd, so, self->e.dst_fd, d,
 					  len, flags))
 			TH_LOG("src_off %jd dst_off %jd len %jd flags %ju: %s",
 			       (intmax_t)so, (intmax_t)d, (intmax_t)len,
 			       (uintmax_t)flags, strerror(errno));
-		ASSERT_EQ(dst_size, file_size(self->dst_fd));
-		ASSERT_EQ(-1, pattern_mismatch(self->dst_fd, d, len, SEED_A, so))
+		EXPECT_EQ(dst_size, file_size(self->e.dst_fd));
+		EXPECT_EQ(-1, pattern_mismatch(self->e.dst_fd, d, len, SEED_A, so))
 			TH_LOG("src_off %jd dst_off %jd len %jd flags %ju",
 			       (intmax_t)so, (intmax_t)d, (intmax_t)len,
 			       (uintmax_t)flags);
-		ASSERT_EQ(-1, pattern_mismatch(self->dst_fd, lo, d - lo,
+		EXPECT_EQ(-1, pattern_mismatch(self->e.dst_fd, lo, d - lo,
 					       SEED_B, lo));
-		ASSERT_EQ(-1, pattern_mismatch(self->dst_fd, d + len,
+		EXPECT_EQ(-1, pattern_mismatch(self->e.dst_fd, d + len,
 					       hi - d - len, SEED_B, d + len))
 			TH_LOG("wrote past the range: src_off %jd dst_off %jd len %jd",
 			       (intmax_t)so, (intmax_t)d, (intmax_t)len);
 		/* Back to the plain destination for the next pairing. */
-		ASSERT_EQ(0, pattern_write(self->dst_fd, d, len, SEED_B, d));
+		ASSERT_EQ(0, pattern_write(self->e.dst_fd, d, len, SEED_B, d));
 	}
-	ASSERT_POSITIONS_KEPT();
+	EXPECT_POSITIONS_KEPT();
 }
 
 /*
@@ -331,7 +285,7 @@ TEST_F(data, same_file_disjoint)
 	int64_t model_size = size;
 	unsigned char *model, *now;
 	unsigned int i;
-	int fd = self->src_fd;
+	int fd = self->e.src_fd;
 
 	model = calloc(1, 2 * size);
 	now = malloc(2 * size);
@@ -343,19 +297,19 @@ TEST_F(data, same_file_disjoint)
 	for (i = 0; i < ARRAY_SIZE(ops); i++) {
 		uint64_t flags = i % 2 ? COPY_RANGE_SHARE_ALLOW : 0;
 
-		ASSERT_EQ(ops[i].len, copy_range(fd, ops[i].src, fd,
+		EXPECT_EQ(ops[i].len, copy_range(fd, ops[i].src, fd,
 						 ops[i].dst, ops[i].len, flags))
 			TH_LOG("op %u: %s", i, strerror(errno));
 		memmove(model + ops[i].dst, model + ops[i].src, ops[i].len);
 		if (ops[i].dst + ops[i].len > model_size)
 			model_size = ops[i].dst + ops[i].len;
-		ASSERT_EQ(model_size, file_size(fd));
+		EXPECT_EQ(model_size, file_size(fd));
 	}
 	ASSERT_EQ(model_size, pread(fd, now, 2 * size, 0));
 	ASSERT_EQ(0, memcmp(model, now, model_size));
 	free(model);
 	free(now);
-	ASSERT_POSITIONS_KEPT();
+	EXPECT_POSITIONS_KEPT();
 }
 
 /* A destination offset past EOF leaves a gap that reads as zeroes. */
@@ -363,12 +317,13 @@ TEST_F(data, dst_past_eof_reads_zero_gap)
 {
 	const int64_t gap = MIB + 3;
 
-	ASSERT_EQ(0, pattern_write(self->src_fd, 0, 64 * KIB, SEED_A, 0));
-	ASSERT_EQ(4096, copy_range(self->src_fd, 0, self->dst_fd, gap, 4096, 0));
-	ASSERT_EQ(gap + 4096, file_size(self->dst_fd));
-	ASSERT_EQ(-1, pattern_mismatch(self->dst_fd, 0, gap, PATTERN_ZERO, 0));
-	ASSERT_EQ(-1, pattern_mismatch(self->dst_fd, gap, 4096, SEED_A, 0));
-	ASSERT_POSITIONS_KEPT();
+	ASSERT_EQ(0, pattern_write(self->e.src_fd, 0, 64 * KIB, SEED_A, 0));
+	EXPECT_EQ(4096, copy_range(self->e.src_fd, 0, self->e.dst_fd, gap, 4096, 0));
+	EXPECT_EQ(gap + 4096, file_size(self->e.dst_fd));
+	EXPECT_EQ(-1, pattern_mismatch(self->e.dst_fd, 0, gap, PATTERN_ZERO,
+				       0));
+	EXPECT_EQ(-1, pattern_mismatch(self->e.dst_fd, gap, 4096, SEED_A, 0));
+	EXPECT_POSITIONS_KEPT();
 }
 
 /* Overwriting inside a destination keeps its size and the bytes around. */
@@ -376,16 +331,16 @@ TEST_F(data, overwrite_inside_dst)
 {
 	const int64_t dst_size = 256 * KIB;
 
-	ASSERT_EQ(0, pattern_write(self->src_fd, 0, 128 * KIB, SEED_A, 0));
-	ASSERT_EQ(0, pattern_write(self->dst_fd, 0, dst_size, SEED_B, 0));
-	ASSERT_EQ(70000, copy_range(self->src_fd, 1000, self->dst_fd, 5000,
+	ASSERT_EQ(0, pattern_write(self->e.src_fd, 0, 128 * KIB, SEED_A, 0));
+	ASSERT_EQ(0, pattern_write(self->e.dst_fd, 0, dst_size, SEED_B, 0));
+	EXPECT_EQ(70000, copy_range(self->e.src_fd, 1000, self->e.dst_fd, 5000,
 				    70000, 0));
-	ASSERT_EQ(dst_size, file_size(self->dst_fd));
-	ASSERT_EQ(-1, pattern_mismatch(self->dst_fd, 0, 5000, SEED_B, 0));
-	ASSERT_EQ(-1, pattern_mismatch(self->dst_fd, 5000, 70000, SEED_A, 1000));
-	ASSERT_EQ(-1, pattern_mismatch(self->dst_fd, 75000, dst_size - 75000,
+	EXPECT_EQ(dst_size, file_size(self->e.dst_fd));
+	EXPECT_EQ(-1, pattern_mismatch(self->e.dst_fd, 0, 5000, SEED_B, 0));
+	EXPECT_EQ(-1, pattern_mismatch(self->e.dst_fd, 5000, 70000, SEED_A, 1000));
+	EXPECT_EQ(-1, pattern_mismatch(self->e.dst_fd, 75000, dst_size - 75000,
 				       SEED_B, 75000));
-	ASSERT_POSITIONS_KEPT();
+	EXPECT_POSITIONS_KEPT();
 }
 
 /*
@@ -418,42 +373,43 @@ TEST_F(data, holes_preserved)
 	const int64_t size = part + hole + part, mid = part + hole / 2;
 	int dst2;
 
-	ASSERT_EQ(0, pattern_write(self->src_fd, 0, part, SEED_A, 0));
-	ASSERT_EQ(0, pattern_write(self->src_fd, part + hole, part, SEED_A,
+	ASSERT_EQ(0, pattern_write(self->e.src_fd, 0, part, SEED_A, 0));
+	ASSERT_EQ(0, pattern_write(self->e.src_fd, part + hole, part, SEED_A,
 				   part + hole));
-	ASSERT_EQ(0, fsync(self->src_fd));
+	ASSERT_EQ(0, fsync(self->e.src_fd));
 	/* Precondition: the source filesystem made a hole. */
-	ASSERT_EQ(mid, seek_probe(self->src_dir, "src", mid, SEEK_HOLE));
+	ASSERT_EQ(mid, seek_probe(self->e.src_dir, "src", mid, SEEK_HOLE));
 
-	ASSERT_EQ(size, copy_range(self->src_fd, 0, self->dst_fd, 0, size, 0));
-	ASSERT_EQ(size, file_size(self->dst_fd));
-	ASSERT_EQ(0, fsync(self->dst_fd));
-	ASSERT_EQ(mid, seek_probe(self->dst_dir, "dst", mid, SEEK_HOLE))
+	EXPECT_EQ(size, copy_range(self->e.src_fd, 0, self->e.dst_fd, 0, size,
+				   0));
+	EXPECT_EQ(size, file_size(self->e.dst_fd));
+	ASSERT_EQ(0, fsync(self->e.dst_fd));
+	ASSERT_EQ(mid, seek_probe(self->e.dst_dir, "dst", mid, SEEK_HOLE))
 		TH_LOG("the middle of the source's hole is data in the copy");
-	ASSERT_LT(mid, seek_probe(self->dst_dir, "dst", mid, SEEK_DATA));
-	ASSERT_GE(part + hole, seek_probe(self->dst_dir, "dst", mid,
+	ASSERT_LT(mid, seek_probe(self->e.dst_dir, "dst", mid, SEEK_DATA));
+	ASSERT_GE(part + hole, seek_probe(self->e.dst_dir, "dst", mid,
 					     SEEK_DATA));
-	ASSERT_EQ(-1, pattern_mismatch(self->dst_fd, 0, part, SEED_A, 0));
-	ASSERT_EQ(-1, pattern_mismatch(self->dst_fd, part, hole,
+	EXPECT_EQ(-1, pattern_mismatch(self->e.dst_fd, 0, part, SEED_A, 0));
+	EXPECT_EQ(-1, pattern_mismatch(self->e.dst_fd, part, hole,
 				       PATTERN_ZERO, 0));
-	ASSERT_EQ(-1, pattern_mismatch(self->dst_fd, part + hole, part, SEED_A,
-				       part + hole));
+	EXPECT_EQ(-1, pattern_mismatch(self->e.dst_fd, part + hole, part,
+				       SEED_A, part + hole));
 
 	/* A trailing hole: the count and size include it, it reads as 0s. */
-	ASSERT_EQ(0, ftruncate(self->src_fd, size + hole));
-	dst2 = open_new(self->dst_dir, "dst2", O_RDWR);
+	ASSERT_EQ(0, ftruncate(self->e.src_fd, size + hole));
+	dst2 = open_new(self->e.dst_dir, "dst2", O_RDWR);
 	ASSERT_LE(0, dst2);
-	ASSERT_EQ(size + hole, copy_range(self->src_fd, 0, dst2, 0,
+	EXPECT_EQ(size + hole, copy_range(self->e.src_fd, 0, dst2, 0,
 					  size + hole, 0));
-	ASSERT_EQ(size + hole, file_size(dst2));
+	EXPECT_EQ(size + hole, file_size(dst2));
 	ASSERT_EQ(0, fsync(dst2));
-	ASSERT_EQ(size + hole / 2, seek_probe(self->dst_dir, "dst2",
+	ASSERT_EQ(size + hole / 2, seek_probe(self->e.dst_dir, "dst2",
 						  size + hole / 2, SEEK_HOLE));
-	ASSERT_EQ(-1, pattern_mismatch(dst2, size - part, part, SEED_A,
+	EXPECT_EQ(-1, pattern_mismatch(dst2, size - part, part, SEED_A,
 				       part + hole));
-	ASSERT_EQ(-1, pattern_mismatch(dst2, size, hole, PATTERN_ZERO, 0));
+	EXPECT_EQ(-1, pattern_mismatch(dst2, size, hole, PATTERN_ZERO, 0));
 	close(dst2);
-	ASSERT_POSITIONS_KEPT();
+	EXPECT_POSITIONS_KEPT();
 }
 
 TEST_HARNESS_MAIN

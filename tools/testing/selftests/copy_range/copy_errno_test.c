@@ -17,7 +17,6 @@
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <grp.h>
 #include <limits.h>
 #include <signal.h>
 #include <stdint.h>
@@ -32,24 +31,19 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "copy_range_helpers.h"
-#include "kselftest_harness.h"
+#include "cr_fixture.h"
 
 #define SEED_A		0x5eed0000000e1101ULL
 #define SRC_SIZE	(64 * KIB + 5)
-#define NOBODY		65534
 
 /*
- * What each fixture below sets up: a source holding SRC_SIZE pattern bytes
- * and an empty destination, both O_RDWR, in fresh directories (the same one
- * when both are on one filesystem), plus whatever a test turns on that its
- * teardown must turn off again (immutable flag, swap, a mount).
+ * What each fixture below sets up is a cr_env: a source holding SRC_SIZE
+ * pattern bytes and an empty destination, both O_RDWR, in fresh
+ * directories (the same one when both are on one filesystem).  Besides,
+ * whatever a test turns on that its teardown must turn off again: an
+ * immutable flag, swap, a mount.
  */
-struct env {
-	char src_dir[PATH_MAX];
-	char dst_dir[PATH_MAX];
-	int src_fd;
-	int dst_fd;
+struct undo {
 	int immutable_fd;
 	char swap_path[PATH_MAX];
 	bool swapped;
@@ -57,62 +51,37 @@ struct env {
 	bool mounted;
 };
 
-static void env_init(struct env *e)
+static void undo_init(struct undo *u)
 {
-	memset(e, 0, sizeof(*e));
-	e->src_fd = -1;
-	e->dst_fd = -1;
-	e->immutable_fd = -1;
+	memset(u, 0, sizeof(*u));
+	u->immutable_fd = -1;
 }
 
-/* False when the test is to be skipped. */
-static bool env_setup(struct __test_metadata *_metadata, struct env *e,
-		      const char *src_root, unsigned long src_magic,
-		      const char *dst_root, unsigned long dst_magic)
+/* The source and destination of every test here, on @src and @dst. */
+static bool env_setup(struct __test_metadata *_metadata, struct cr_env *e,
+		      const struct cr_fs *src, const struct cr_fs *dst)
 {
-	if (!fs_mounted(src_root, src_magic))
-		SKIP(return false, "%s is not mounted", src_root);
-	if (!fs_mounted(dst_root, dst_magic))
-		SKIP(return false, "%s is not mounted", dst_root);
-	ASSERT_LE(0, cr_dev()) TH_LOG("open %s: %s", CR_DEVICE_PATH,
-				      strerror(errno));
-
-	ASSERT_NE(NULL, make_test_dir(src_root, e->src_dir));
-	memcpy(e->dst_dir, e->src_dir, sizeof(e->dst_dir));
-	if (strcmp(src_root, dst_root))
-		ASSERT_NE(NULL, make_test_dir(dst_root, e->dst_dir));
-	e->src_fd = open_new(e->src_dir, "src", O_RDWR);
-	ASSERT_LE(0, e->src_fd);
-	ASSERT_EQ(0, pattern_write(e->src_fd, 0, SRC_SIZE, SEED_A, 0));
-	e->dst_fd = open_new(e->dst_dir, "dst", O_RDWR);
-	ASSERT_LE(0, e->dst_fd);
-	return true;
+	return cr_env_setup(_metadata, e, src, dst, SRC_SIZE, SEED_A);
 }
 
-static void env_teardown(struct env *e)
+static void env_teardown(struct cr_env *e, struct undo *u)
 {
 	int flags;
 
 	/* An immutable or active swap file cannot be removed. */
-	if (e->immutable_fd >= 0 &&
-	    !ioctl(e->immutable_fd, FS_IOC_GETFLAGS, &flags)) {
+	if (u->immutable_fd >= 0 &&
+	    !ioctl(u->immutable_fd, FS_IOC_GETFLAGS, &flags)) {
 		flags &= ~FS_IMMUTABLE_FL;
-		ioctl(e->immutable_fd, FS_IOC_SETFLAGS, &flags);
+		ioctl(u->immutable_fd, FS_IOC_SETFLAGS, &flags);
 	}
-	if (e->immutable_fd >= 0)
-		close(e->immutable_fd);
-	if (e->swapped)
-		swapoff(e->swap_path);
-	if (e->src_fd >= 0)
-		close(e->src_fd);
-	if (e->dst_fd >= 0)
-		close(e->dst_fd);
-	remove_tree(e->src_dir);
-	if (e->dst_dir[0] && strcmp(e->src_dir, e->dst_dir))
-		remove_tree(e->dst_dir);
-	if (e->mounted) {
-		umount2(e->mnt, MNT_DETACH);
-		rmdir(e->mnt);
+	if (u->immutable_fd >= 0)
+		close(u->immutable_fd);
+	if (u->swapped)
+		swapoff(u->swap_path);
+	cr_env_teardown(e);
+	if (u->mounted) {
+		umount2(u->mnt, MNT_DETACH);
+		rmdir(u->mnt);
 	}
 }
 
@@ -158,10 +127,12 @@ static struct parity parity(int src_fd, uint64_t src_off, int dst_fd,
 /*
  * The macros below take a struct parity by value, once, into __p: passing
  * parity(...) straight in must not make the calls again for each check.
+ * What copy_file_range does is the precondition (ASSERT), that each ioctl
+ * does the same is the property under test (EXPECT).
  */
 
 /* copy_file_range fails with @want, and so does every ioctl. */
-#define ASSERT_BOTH_FAIL(want, p) do { \
+#define EXPECT_BOTH_FAIL(want, p) do { \
 	const struct parity __p = (p); \
 	int __i; \
 	ASSERT_EQ(-1, __p.cfr_ret) \
@@ -169,51 +140,51 @@ static struct parity parity(int src_fd, uint64_t src_off, int dst_fd,
 	ASSERT_EQ(want, __p.cfr_errno) \
 		TH_LOG("copy_file_range: %s", strerror(__p.cfr_errno)); \
 	for (__i = 0; __i < N_IOCTL; __i++) { \
-		ASSERT_EQ(-1, __p.ret[__i]) \
+		EXPECT_EQ(-1, __p.ret[__i]) \
 			TH_LOG("flags %ju: returned %jd", \
 			       (uintmax_t)parity_flags[__i], \
 			       (intmax_t)__p.ret[__i]); \
-		ASSERT_EQ(__p.cfr_errno, __p.err[__i]) \
+		EXPECT_EQ(__p.cfr_errno, __p.err[__i]) \
 			TH_LOG("flags %ju: %s, copy_file_range: %s", \
 			       (uintmax_t)parity_flags[__i], \
 			       strerror(__p.err[__i]), \
 			       strerror(__p.cfr_errno)); \
 	} \
-	ASSERT_FALSE(__p.moved) TH_LOG("a file position moved"); \
+	EXPECT_FALSE(__p.moved) TH_LOG("a file position moved"); \
 } while (0)
 
 /* copy_file_range returns @want, and so does every ioctl. */
-#define ASSERT_BOTH_RETURN(want, p) do { \
+#define EXPECT_BOTH_RETURN(want, p) do { \
 	const struct parity __p = (p); \
 	int __i; \
 	ASSERT_EQ(want, __p.cfr_ret) \
 		TH_LOG("copy_file_range: %jd, %s", (intmax_t)__p.cfr_ret, \
 		       strerror(__p.cfr_errno)); \
 	for (__i = 0; __i < N_IOCTL; __i++) { \
-		ASSERT_EQ(__p.cfr_ret, __p.ret[__i]) \
+		EXPECT_EQ(__p.cfr_ret, __p.ret[__i]) \
 			TH_LOG("flags %ju: %jd, %s", \
 			       (uintmax_t)parity_flags[__i], \
 			       (intmax_t)__p.ret[__i], strerror(__p.err[__i])); \
 	} \
-	ASSERT_FALSE(__p.moved) TH_LOG("a file position moved"); \
+	EXPECT_FALSE(__p.moved) TH_LOG("a file position moved"); \
 } while (0)
 
 /* Whatever copy_file_range does, every ioctl does the same. */
-#define ASSERT_SAME_AS_CFR(p) do { \
+#define EXPECT_SAME_AS_CFR(p) do { \
 	const struct parity __p = (p); \
 	int __i; \
 	TH_LOG("copy_file_range: %jd, %s", (intmax_t)__p.cfr_ret, \
 	       __p.cfr_ret < 0 ? strerror(__p.cfr_errno) : "ok"); \
 	for (__i = 0; __i < N_IOCTL; __i++) { \
-		ASSERT_EQ(__p.cfr_ret, __p.ret[__i]) \
+		EXPECT_EQ(__p.cfr_ret, __p.ret[__i]) \
 			TH_LOG("flags %ju: %jd, %s", \
 			       (uintmax_t)parity_flags[__i], \
 			       (intmax_t)__p.ret[__i], strerror(__p.err[__i])); \
 		if (__p.cfr_ret < 0) { \
-			ASSERT_EQ(__p.cfr_errno, __p.err[__i]); \
+			EXPECT_EQ(__p.cfr_errno, __p.err[__i]); \
 		} \
 	} \
-	ASSERT_FALSE(__p.moved) TH_LOG("a file position moved"); \
+	EXPECT_FALSE(__p.moved) TH_LOG("a file position moved"); \
 } while (0)
 
 /* ---- The argument block itself ---- */
@@ -222,18 +193,19 @@ static struct parity parity(int src_fd, uint64_t src_off, int dst_fd,
 TEST(efault_bad_args_pointer)
 {
 	long page = sysconf(_SC_PAGESIZE);
-	int dev = cr_dev();
 	void *none;
+	int dev;
 
-	ASSERT_LE(0, dev) TH_LOG("open %s: %s", CR_DEVICE_PATH,
-				 strerror(errno));
+	if (!cr_need_dev(_metadata))
+		return;
+	dev = cr_dev();
 	ASSERT_EQ(-1, syscall(SYS_ioctl, dev, COPY_RANGE_IOC_COPY, NULL));
-	ASSERT_EQ(EFAULT, errno);
+	EXPECT_EQ(EFAULT, errno);
 
 	none = mmap(NULL, page, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	ASSERT_NE(MAP_FAILED, none);
 	ASSERT_EQ(-1, syscall(SYS_ioctl, dev, COPY_RANGE_IOC_COPY, none));
-	ASSERT_EQ(EFAULT, errno);
+	EXPECT_EQ(EFAULT, errno);
 	/* The last bytes of the block run into the inaccessible page. */
 	ASSERT_EQ(0, munmap(none, page));
 	none = mmap(NULL, 2 * page, PROT_READ | PROT_WRITE,
@@ -242,112 +214,105 @@ TEST(efault_bad_args_pointer)
 	ASSERT_EQ(0, mprotect((char *)none + page, page, PROT_NONE));
 	ASSERT_EQ(-1, syscall(SYS_ioctl, dev, COPY_RANGE_IOC_COPY,
 			      (char *)none + page - 8));
-	ASSERT_EQ(EFAULT, errno);
+	EXPECT_EQ(EFAULT, errno);
 	ASSERT_EQ(0, munmap(none, 2 * page));
 }
 
 /* ---- Every test filesystem ---- */
 
-FIXTURE(fs) {
-	struct env e;
+FIXTURE(same_fs) {
+	struct cr_env e;
+	struct undo u;
 };
 
-FIXTURE_VARIANT(fs) {
-	const char *root;
-	unsigned long magic;
-};
+#define CR_FS_FIXTURE same_fs
+#include "cr_fs_variants.h"
 
-FIXTURE_VARIANT_ADD(fs, btrfs) { .root = FS_BTRFS, .magic = BTRFS_SUPER_MAGIC };
-FIXTURE_VARIANT_ADD(fs, xfs) { .root = FS_XFS, .magic = XFS_SUPER_MAGIC };
-FIXTURE_VARIANT_ADD(fs, ext4) { .root = FS_EXT4, .magic = EXT4_SUPER_MAGIC };
-FIXTURE_VARIANT_ADD(fs, tmpfs) { .root = FS_TMPFS, .magic = TMPFS_MAGIC };
-
-FIXTURE_SETUP(fs)
+FIXTURE_SETUP(same_fs)
 {
-	env_init(&self->e);
-	env_setup(_metadata, &self->e, variant->root, variant->magic,
-		  variant->root, variant->magic);
+	undo_init(&self->u);
+	env_setup(_metadata, &self->e, &variant->fs, &variant->fs);
 }
 
-FIXTURE_TEARDOWN(fs)
+FIXTURE_TEARDOWN(same_fs)
 {
-	env_teardown(&self->e);
+	env_teardown(&self->e, &self->u);
 }
 
-TEST_F(fs, ebadf_not_an_open_fd)
+TEST_F(same_fs, ebadf_not_an_open_fd)
 {
-	struct env *e = &self->e;
+	struct cr_env *e = &self->e;
 	int closed, opath;
 
-	ASSERT_BOTH_FAIL(EBADF, parity(-1, 0, e->dst_fd, 0, 4096));
-	ASSERT_BOTH_FAIL(EBADF, parity(e->src_fd, 0, -1, 0, 4096));
+	EXPECT_BOTH_FAIL(EBADF, parity(-1, 0, e->dst_fd, 0, 4096));
+	EXPECT_BOTH_FAIL(EBADF, parity(e->src_fd, 0, -1, 0, 4096));
 
 	closed = dup(e->src_fd);
 	ASSERT_LE(0, closed);
 	ASSERT_EQ(0, close(closed));
-	ASSERT_BOTH_FAIL(EBADF, parity(closed, 0, e->dst_fd, 0, 4096));
-	ASSERT_BOTH_FAIL(EBADF, parity(e->src_fd, 0, closed, 0, 4096));
+	EXPECT_BOTH_FAIL(EBADF, parity(closed, 0, e->dst_fd, 0, 4096));
+	EXPECT_BOTH_FAIL(EBADF, parity(e->src_fd, 0, closed, 0, 4096));
 
 	/* O_PATH descriptors name a file but allow no I/O. */
 	opath = open_at(e->src_dir, "src", O_PATH);
 	ASSERT_LE(0, opath);
-	ASSERT_BOTH_FAIL(EBADF, parity(opath, 0, e->dst_fd, 0, 4096));
+	EXPECT_BOTH_FAIL(EBADF, parity(opath, 0, e->dst_fd, 0, 4096));
 	close(opath);
 	opath = open_at(e->dst_dir, "dst", O_PATH);
 	ASSERT_LE(0, opath);
-	ASSERT_BOTH_FAIL(EBADF, parity(e->src_fd, 0, opath, 0, 4096));
+	EXPECT_BOTH_FAIL(EBADF, parity(e->src_fd, 0, opath, 0, 4096));
 	close(opath);
-	ASSERT_EQ(0, file_size(e->dst_fd));
+	EXPECT_EQ(0, file_size(e->dst_fd));
 }
 
-TEST_F(fs, ebadf_src_write_only)
+TEST_F(same_fs, ebadf_src_write_only)
 {
-	struct env *e = &self->e;
+	struct cr_env *e = &self->e;
 	int wo = open_at(e->src_dir, "src", O_WRONLY);
 
 	ASSERT_LE(0, wo);
-	ASSERT_BOTH_FAIL(EBADF, parity(wo, 0, e->dst_fd, 0, 4096));
+	EXPECT_BOTH_FAIL(EBADF, parity(wo, 0, e->dst_fd, 0, 4096));
 	close(wo);
-	ASSERT_EQ(0, file_size(e->dst_fd));
+	EXPECT_EQ(0, file_size(e->dst_fd));
 }
 
-TEST_F(fs, ebadf_dst_read_only)
+TEST_F(same_fs, ebadf_dst_read_only)
 {
-	struct env *e = &self->e;
+	struct cr_env *e = &self->e;
 	int ro = open_at(e->dst_dir, "dst", O_RDONLY);
 
 	ASSERT_LE(0, ro);
-	ASSERT_BOTH_FAIL(EBADF, parity(e->src_fd, 0, ro, 0, 4096));
+	EXPECT_BOTH_FAIL(EBADF, parity(e->src_fd, 0, ro, 0, 4096));
 	close(ro);
-	ASSERT_EQ(0, file_size(e->dst_fd));
+	EXPECT_EQ(0, file_size(e->dst_fd));
 }
 
 /* O_APPEND would make the destination offset meaningless. */
-TEST_F(fs, ebadf_dst_append)
+TEST_F(same_fs, ebadf_dst_append)
 {
-	struct env *e = &self->e;
+	struct cr_env *e = &self->e;
 	int app = open_at(e->dst_dir, "dst", O_WRONLY | O_APPEND);
 
 	ASSERT_LE(0, app);
-	ASSERT_BOTH_FAIL(EBADF, parity(e->src_fd, 0, app, 0, 4096));
+	EXPECT_BOTH_FAIL(EBADF, parity(e->src_fd, 0, app, 0, 4096));
 	close(app);
-	ASSERT_EQ(0, file_size(e->dst_fd));
+	EXPECT_EQ(0, file_size(e->dst_fd));
 }
 
-TEST_F(fs, einval_not_a_regular_file)
+TEST_F(same_fs, einval_not_a_regular_file)
 {
-	struct env *e = &self->e;
+	struct cr_env *e = &self->e;
 	int pfd[2], sfd[2], null_r, null_w;
 
 	ASSERT_EQ(0, pipe2(pfd, O_CLOEXEC));
-	ASSERT_BOTH_FAIL(EINVAL, parity(pfd[0], 0, e->dst_fd, 0, 4096));
-	ASSERT_BOTH_FAIL(EINVAL, parity(e->src_fd, 0, pfd[1], 0, 4096));
+	EXPECT_BOTH_FAIL(EINVAL, parity(pfd[0], 0, e->dst_fd, 0, 4096));
+	EXPECT_BOTH_FAIL(EINVAL, parity(e->src_fd, 0, pfd[1], 0, 4096));
 	close(pfd[0]);
 	close(pfd[1]);
 
 	ASSERT_EQ(0, socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sfd));
-	ASSERT_BOTH_FAIL(EINVAL, parity(sfd[0], 0, e->dst_fd, 0, 4096));
-	ASSERT_BOTH_FAIL(EINVAL, parity(e->src_fd, 0, sfd[1], 0, 4096));
+	EXPECT_BOTH_FAIL(EINVAL, parity(sfd[0], 0, e->dst_fd, 0, 4096));
+	EXPECT_BOTH_FAIL(EINVAL, parity(e->src_fd, 0, sfd[1], 0, 4096));
 	close(sfd[0]);
 	close(sfd[1]);
 
@@ -355,22 +320,22 @@ TEST_F(fs, einval_not_a_regular_file)
 	null_w = open("/dev/null", O_WRONLY | O_CLOEXEC);
 	ASSERT_LE(0, null_r);
 	ASSERT_LE(0, null_w);
-	ASSERT_BOTH_FAIL(EINVAL, parity(null_r, 0, e->dst_fd, 0, 4096));
-	ASSERT_BOTH_FAIL(EINVAL, parity(e->src_fd, 0, null_w, 0, 4096));
+	EXPECT_BOTH_FAIL(EINVAL, parity(null_r, 0, e->dst_fd, 0, 4096));
+	EXPECT_BOTH_FAIL(EINVAL, parity(e->src_fd, 0, null_w, 0, 4096));
 	close(null_r);
 	close(null_w);
-	ASSERT_EQ(0, file_size(e->dst_fd));
+	EXPECT_EQ(0, file_size(e->dst_fd));
 }
 
 /* A directory is EISDIR on either side, before any check on its mode. */
-TEST_F(fs, eisdir)
+TEST_F(same_fs, eisdir)
 {
-	struct env *e = &self->e;
+	struct cr_env *e = &self->e;
 	int dir = open(e->src_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 
 	ASSERT_LE(0, dir);
-	ASSERT_BOTH_FAIL(EISDIR, parity(dir, 0, e->dst_fd, 0, 4096));
-	ASSERT_BOTH_FAIL(EISDIR, parity(e->src_fd, 0, dir, 0, 4096));
+	EXPECT_BOTH_FAIL(EISDIR, parity(dir, 0, e->dst_fd, 0, 4096));
+	EXPECT_BOTH_FAIL(EISDIR, parity(e->src_fd, 0, dir, 0, 4096));
 	close(dir);
 }
 
@@ -378,24 +343,24 @@ TEST_F(fs, eisdir)
  * Overlap within one file is judged on the range after clamping to the
  * source's EOF, so the last two cases are not errors.
  */
-TEST_F(fs, einval_same_file_overlap)
+TEST_F(same_fs, einval_same_file_overlap)
 {
-	struct env *e = &self->e;
+	struct cr_env *e = &self->e;
 	int fd = e->src_fd;
 	struct snapshot before;
 	int i;
 
 	ASSERT_EQ(0, snapshot_take(fd, &before));
-	ASSERT_BOTH_FAIL(EINVAL, parity(fd, 0, fd, 4096, 8192));
-	ASSERT_BOTH_FAIL(EINVAL, parity(fd, 4096, fd, 0, 8192));
-	ASSERT_BOTH_FAIL(EINVAL, parity(fd, 100, fd, 100, 10));
-	ASSERT_BOTH_FAIL(EINVAL, parity(fd, 0, fd, 1, SRC_SIZE));
-	ASSERT_BOTH_FAIL(EINVAL, parity(fd, SRC_SIZE - 5, fd, SRC_SIZE - 3, 100));
-	ASSERT_TRUE(snapshot_same(fd, &before));
+	EXPECT_BOTH_FAIL(EINVAL, parity(fd, 0, fd, 4096, 8192));
+	EXPECT_BOTH_FAIL(EINVAL, parity(fd, 4096, fd, 0, 8192));
+	EXPECT_BOTH_FAIL(EINVAL, parity(fd, 100, fd, 100, 10));
+	EXPECT_BOTH_FAIL(EINVAL, parity(fd, 0, fd, 1, SRC_SIZE));
+	EXPECT_BOTH_FAIL(EINVAL, parity(fd, SRC_SIZE - 5, fd, SRC_SIZE - 3, 100));
+	EXPECT_TRUE(snapshot_same(fd, &before));
 	snapshot_free(&before);
 
 	/* Nothing left to copy at EOF, so nothing overlaps. */
-	ASSERT_BOTH_RETURN(0, parity(fd, SRC_SIZE, fd, SRC_SIZE - 10, 100));
+	EXPECT_BOTH_RETURN(0, parity(fd, SRC_SIZE, fd, SRC_SIZE - 10, 100));
 	/*
 	 * Clamped to [SRC_SIZE - 100, SRC_SIZE): disjoint from the target.
 	 * The copy grows the file, so each call gets it back as it was.
@@ -403,12 +368,12 @@ TEST_F(fs, einval_same_file_overlap)
 	ASSERT_EQ(100, cfr(fd, SRC_SIZE - 100, fd, SRC_SIZE, 4096));
 	for (i = 0; i < N_IOCTL; i++) {
 		ASSERT_EQ(0, ftruncate(fd, SRC_SIZE));
-		ASSERT_EQ(100, copy_range(fd, SRC_SIZE - 100, fd, SRC_SIZE, 4096,
+		EXPECT_EQ(100, copy_range(fd, SRC_SIZE - 100, fd, SRC_SIZE, 4096,
 					  parity_flags[i]))
 			TH_LOG("flags %ju: %s", (uintmax_t)parity_flags[i],
 			       strerror(errno));
-		ASSERT_EQ(SRC_SIZE + 100, file_size(fd));
-		ASSERT_EQ(-1, pattern_mismatch(fd, SRC_SIZE, 100, SEED_A,
+		EXPECT_EQ(SRC_SIZE + 100, file_size(fd));
+		EXPECT_EQ(-1, pattern_mismatch(fd, SRC_SIZE, 100, SEED_A,
 					       SRC_SIZE - 100));
 	}
 }
@@ -417,82 +382,82 @@ TEST_F(fs, einval_same_file_overlap)
  * Offsets are loff_t: a u64 above INT64_MAX is negative.  Whatever
  * copy_file_range makes of each case, the ioctl must agree.
  */
-TEST_F(fs, negative_offsets_match_copy_file_range)
+TEST_F(same_fs, negative_offsets_match_copy_file_range)
 {
-	struct env *e = &self->e;
+	struct cr_env *e = &self->e;
 	const uint64_t neg = (uint64_t)-4096;
 	struct parity p;
 
 	p = parity(e->src_fd, neg, e->dst_fd, 0, 10);
 	ASSERT_EQ(-1, p.cfr_ret);
-	ASSERT_SAME_AS_CFR(p);
+	EXPECT_SAME_AS_CFR(p);
 	p = parity(e->src_fd, 0, e->dst_fd, neg, 10);
 	ASSERT_EQ(-1, p.cfr_ret);
-	ASSERT_SAME_AS_CFR(p);
+	EXPECT_SAME_AS_CFR(p);
 	p = parity(e->src_fd, neg, e->dst_fd, 0, 0);
-	ASSERT_SAME_AS_CFR(p);
+	EXPECT_SAME_AS_CFR(p);
 	p = parity(e->src_fd, 1ULL << 63, e->dst_fd, 0, 10);
-	ASSERT_SAME_AS_CFR(p);
+	EXPECT_SAME_AS_CFR(p);
 	p = parity(e->src_fd, 0, e->dst_fd, 1ULL << 63, 10);
-	ASSERT_SAME_AS_CFR(p);
+	EXPECT_SAME_AS_CFR(p);
 	/* Negative and wrapping: which check wins is copy_file_range's call. */
 	p = parity(e->src_fd, neg, e->dst_fd, 0, 8192);
-	ASSERT_SAME_AS_CFR(p);
-	ASSERT_EQ(0, file_size(e->dst_fd));
+	EXPECT_SAME_AS_CFR(p);
+	EXPECT_EQ(0, file_size(e->dst_fd));
 }
 
 /* offset + len wrapping around 2^64, on either side. */
-TEST_F(fs, eoverflow)
+TEST_F(same_fs, eoverflow)
 {
-	struct env *e = &self->e;
+	struct cr_env *e = &self->e;
 
-	ASSERT_BOTH_FAIL(EOVERFLOW, parity(e->src_fd, 4096, e->dst_fd, 0,
+	EXPECT_BOTH_FAIL(EOVERFLOW, parity(e->src_fd, 4096, e->dst_fd, 0,
 					   UINT64_MAX - 100));
-	ASSERT_BOTH_FAIL(EOVERFLOW, parity(e->src_fd, 1, e->dst_fd, 0,
+	EXPECT_BOTH_FAIL(EOVERFLOW, parity(e->src_fd, 1, e->dst_fd, 0,
 					   UINT64_MAX));
-	ASSERT_BOTH_FAIL(EOVERFLOW, parity(e->src_fd, 0, e->dst_fd, 1,
+	EXPECT_BOTH_FAIL(EOVERFLOW, parity(e->src_fd, 0, e->dst_fd, 1,
 					   UINT64_MAX));
-	ASSERT_EQ(0, file_size(e->dst_fd));
+	EXPECT_EQ(0, file_size(e->dst_fd));
 }
 
 /* Short counts and zero counts are the same as copy_file_range's too. */
-TEST_F(fs, counts_match_copy_file_range)
+TEST_F(same_fs, counts_match_copy_file_range)
 {
-	struct env *e = &self->e;
+	struct cr_env *e = &self->e;
 
-	ASSERT_BOTH_RETURN(0, parity(e->src_fd, 0, e->dst_fd, 0, 0));
-	ASSERT_BOTH_RETURN(0, parity(e->src_fd, SRC_SIZE, e->dst_fd, 0, 4096));
-	ASSERT_BOTH_RETURN(0, parity(e->src_fd, SRC_SIZE + 1, e->dst_fd, 0, 1));
-	ASSERT_EQ(0, file_size(e->dst_fd));
-	ASSERT_BOTH_RETURN(100, parity(e->src_fd, SRC_SIZE - 100, e->dst_fd, 0,
+	EXPECT_BOTH_RETURN(0, parity(e->src_fd, 0, e->dst_fd, 0, 0));
+	EXPECT_BOTH_RETURN(0, parity(e->src_fd, SRC_SIZE, e->dst_fd, 0, 4096));
+	EXPECT_BOTH_RETURN(0, parity(e->src_fd, SRC_SIZE + 1, e->dst_fd, 0, 1));
+	EXPECT_EQ(0, file_size(e->dst_fd));
+	EXPECT_BOTH_RETURN(100, parity(e->src_fd, SRC_SIZE - 100, e->dst_fd, 0,
 				       4096));
 	/* No wrap, so the largest length just means "to EOF". */
-	ASSERT_BOTH_RETURN(SRC_SIZE, parity(e->src_fd, 0, e->dst_fd, 0,
+	EXPECT_BOTH_RETURN(SRC_SIZE, parity(e->src_fd, 0, e->dst_fd, 0,
 					    UINT64_MAX));
-	ASSERT_EQ(SRC_SIZE, file_size(e->dst_fd));
-	ASSERT_EQ(-1, pattern_mismatch(e->dst_fd, 0, SRC_SIZE, SEED_A, 0));
+	EXPECT_EQ(SRC_SIZE, file_size(e->dst_fd));
+	EXPECT_EQ(-1, pattern_mismatch(e->dst_fd, 0, SRC_SIZE, SEED_A, 0));
 }
 
 /*
  * An immutable destination, made so after it was opened for writing, which
  * is the only way to hold a writable descriptor to one.
  */
-TEST_F(fs, eperm_immutable_dst)
+TEST_F(same_fs, eperm_immutable_dst)
 {
-	struct env *e = &self->e;
+	struct cr_env *e = &self->e;
 	int flags;
 
 	if (geteuid())
-		SKIP(return, "setting FS_IMMUTABLE_FL needs root");
+		CR_SKIP_OR_FAIL(return, "setting FS_IMMUTABLE_FL needs root");
 	ASSERT_EQ(0, ioctl(e->dst_fd, FS_IOC_GETFLAGS, &flags));
 	flags |= FS_IMMUTABLE_FL;
-	e->immutable_fd = dup(e->dst_fd);
-	ASSERT_LE(0, e->immutable_fd);
+	self->u.immutable_fd = dup(e->dst_fd);
+	ASSERT_LE(0, self->u.immutable_fd);
 	ASSERT_EQ(0, ioctl(e->dst_fd, FS_IOC_SETFLAGS, &flags))
 		TH_LOG("FS_IOC_SETFLAGS: %s", strerror(errno));
 
-	ASSERT_BOTH_FAIL(EPERM, parity(e->src_fd, 0, e->dst_fd, 0, 4096));
-	ASSERT_EQ(0, file_size(e->dst_fd));
+	EXPECT_BOTH_FAIL(EPERM, parity(e->src_fd, 0, e->dst_fd, 0, 4096));
+	EXPECT_EQ(0, file_size(e->dst_fd));
 }
 
 /* volatile sig_atomic_t: what C promises a signal handler may write. */
@@ -509,9 +474,9 @@ static void count_xfsz(int sig)
  * raises SIGXFSZ (counted here, so that it does not kill the test), and
  * one that straddles it is cut short at the limit without a signal.
  */
-TEST_F(fs, efbig_rlimit_fsize)
+TEST_F(same_fs, efbig_rlimit_fsize)
 {
-	struct env *e = &self->e;
+	struct cr_env *e = &self->e;
 	struct rlimit rl = { .rlim_cur = MIB, .rlim_max = RLIM_INFINITY };
 	struct sigaction sa = { .sa_handler = count_xfsz };
 	const uint64_t past[] = { MIB, MIB + 1, 2 * MIB };
@@ -522,19 +487,19 @@ TEST_F(fs, efbig_rlimit_fsize)
 
 	for (i = 0; i < ARRAY_SIZE(past); i++) {
 		xfsz_count = 0;
-		ASSERT_BOTH_FAIL(EFBIG, parity(e->src_fd, 0, e->dst_fd, past[i],
+		EXPECT_BOTH_FAIL(EFBIG, parity(e->src_fd, 0, e->dst_fd, past[i],
 					       4096));
-		ASSERT_EQ(1 + N_IOCTL, xfsz_count)
+		EXPECT_EQ(1 + N_IOCTL, xfsz_count)
 			TH_LOG("every call must raise SIGXFSZ");
 	}
-	ASSERT_EQ(0, file_size(e->dst_fd));
+	EXPECT_EQ(0, file_size(e->dst_fd));
 
 	xfsz_count = 0;
-	ASSERT_BOTH_RETURN(100, parity(e->src_fd, 0, e->dst_fd, MIB - 100,
+	EXPECT_BOTH_RETURN(100, parity(e->src_fd, 0, e->dst_fd, MIB - 100,
 				       4096));
-	ASSERT_EQ(0, xfsz_count);
-	ASSERT_EQ((int64_t)MIB, file_size(e->dst_fd));
-	ASSERT_EQ(-1, pattern_mismatch(e->dst_fd, MIB - 100, 100, SEED_A, 0));
+	EXPECT_EQ(0, xfsz_count);
+	EXPECT_EQ((int64_t)MIB, file_size(e->dst_fd));
+	EXPECT_EQ(-1, pattern_mismatch(e->dst_fd, MIB - 100, 100, SEED_A, 0));
 
 	/*
 	 * Nothing to copy, past the limit: copy_file_range of the 7.3 tree
@@ -548,16 +513,16 @@ TEST_F(fs, efbig_rlimit_fsize)
 		xfsz_count = 0;
 		p = i ? parity(e->src_fd, 0, e->dst_fd, 2 * MIB, 0) :
 			parity(e->src_fd, SRC_SIZE, e->dst_fd, 2 * MIB, 4096);
-		ASSERT_SAME_AS_CFR(p);
-		ASSERT_EQ(p.cfr_ret < 0 ? 1 + N_IOCTL : 0, xfsz_count);
+		EXPECT_SAME_AS_CFR(p);
+		EXPECT_EQ(p.cfr_ret < 0 ? 1 + N_IOCTL : 0, xfsz_count);
 	}
-	ASSERT_EQ((int64_t)MIB, file_size(e->dst_fd));
+	EXPECT_EQ((int64_t)MIB, file_size(e->dst_fd));
 }
 
 /* Not copy_file_range's business: the ioctl's own flag checks. */
-TEST_F(fs, einval_flags)
+TEST_F(same_fs, einval_flags)
 {
-	struct env *e = &self->e;
+	struct cr_env *e = &self->e;
 	const uint64_t bad[] = {
 		COPY_RANGE_SHARE_ALLOW | COPY_RANGE_SHARE_REQUIRE,
 		1ULL << 2,
@@ -569,14 +534,14 @@ TEST_F(fs, einval_flags)
 	unsigned int i;
 
 	for (i = 0; i < ARRAY_SIZE(bad); i++) {
-		ASSERT_EQ(-1, copy_range(e->src_fd, 0, e->dst_fd, 0, 4096,
+		EXPECT_EQ(-1, copy_range(e->src_fd, 0, e->dst_fd, 0, 4096,
 					 bad[i]))
 			TH_LOG("flags %#jx accepted", (uintmax_t)bad[i]);
-		ASSERT_EQ(EINVAL, errno)
+		EXPECT_EQ(EINVAL, errno)
 			TH_LOG("flags %#jx: %s", (uintmax_t)bad[i],
 			       strerror(errno));
 	}
-	ASSERT_EQ(0, file_size(e->dst_fd));
+	EXPECT_EQ(0, file_size(e->dst_fd));
 }
 
 /*
@@ -585,14 +550,14 @@ TEST_F(fs, einval_flags)
  * EINVAL rather than "succeed" with zero bytes or a page of junk; here
  * copy_file_range, seeing two superblocks, stops earlier with EXDEV.
  */
-TEST_F(fs, einval_pseudo_file_source)
+TEST_F(same_fs, einval_pseudo_file_source)
 {
 	static const char * const sources[] = {
 		"/proc/self/status",
 		"/sys/devices/system/cpu/online",
 		"/sys/kernel/uevent_seqnum",
 	};
-	struct env *e = &self->e;
+	struct cr_env *e = &self->e;
 	unsigned int i;
 	int tried = 0;
 
@@ -609,15 +574,15 @@ TEST_F(fs, einval_pseudo_file_source)
 		close(fd);
 		ASSERT_EQ(-1, p.cfr_ret);
 		ASSERT_EQ(EXDEV, p.cfr_errno);
-		ASSERT_EQ(-1, p.ret[0]) TH_LOG("%s: copied %jd", sources[i],
+		EXPECT_EQ(-1, p.ret[0]) TH_LOG("%s: copied %jd", sources[i],
 					       (intmax_t)p.ret[0]);
-		ASSERT_EQ(EINVAL, p.err[0]) TH_LOG("%s: %s", sources[i],
+		EXPECT_EQ(EINVAL, p.err[0]) TH_LOG("%s: %s", sources[i],
 						   strerror(p.err[0]));
-		ASSERT_EQ(-1, p.ret[1]) TH_LOG("%s: copied %jd", sources[i],
+		EXPECT_EQ(-1, p.ret[1]) TH_LOG("%s: copied %jd", sources[i],
 					       (intmax_t)p.ret[1]);
-		ASSERT_EQ(EINVAL, p.err[1]) TH_LOG("%s: %s", sources[i],
+		EXPECT_EQ(EINVAL, p.err[1]) TH_LOG("%s: %s", sources[i],
 						   strerror(p.err[1]));
-		ASSERT_EQ(0, file_size(e->dst_fd));
+		EXPECT_EQ(0, file_size(e->dst_fd));
 	}
 	/* /proc/self/status at least is always there. */
 	ASSERT_LE(1, tried);
@@ -626,19 +591,21 @@ TEST_F(fs, einval_pseudo_file_source)
 /* ---- ext4 only ---- */
 
 FIXTURE(ext4) {
-	struct env e;
+	struct cr_env e;
+	struct undo u;
 };
 
 FIXTURE_SETUP(ext4)
 {
-	env_init(&self->e);
-	env_setup(_metadata, &self->e, FS_EXT4, EXT4_SUPER_MAGIC,
-		  FS_EXT4, EXT4_SUPER_MAGIC);
+	const struct cr_fs ext4 = CR_FS_EXT4;
+
+	undo_init(&self->u);
+	env_setup(_metadata, &self->e, &ext4, &ext4);
 }
 
 FIXTURE_TEARDOWN(ext4)
 {
-	env_teardown(&self->e);
+	env_teardown(&self->e, &self->u);
 }
 
 /*
@@ -648,11 +615,11 @@ FIXTURE_TEARDOWN(ext4)
  */
 TEST_F(ext4, efbig_past_s_maxbytes)
 {
-	struct env *e = &self->e;
+	struct cr_env *e = &self->e;
 
-	ASSERT_BOTH_FAIL(EFBIG, parity(e->src_fd, 0, e->dst_fd, 1ULL << 50,
+	EXPECT_BOTH_FAIL(EFBIG, parity(e->src_fd, 0, e->dst_fd, 1ULL << 50,
 				       4096));
-	ASSERT_EQ(0, file_size(e->dst_fd));
+	EXPECT_EQ(0, file_size(e->dst_fd));
 }
 
 #define SWAP_SIZE	(1 * MIB)
@@ -678,20 +645,22 @@ static int write_swap_header(int fd)
 }
 
 /*
- * Makes @e->swap_path an active swap file, with @wr_fd opened for writing
+ * Makes @u->swap_path, in @dir, an active swap file, with @wr_fd opened
+ * for writing
  * beforehand: an active swap file can still be opened that way, but doing
  * it first keeps the test independent of that.
  */
-static void swap_setup(struct __test_metadata *_metadata, struct env *e,
-		       int *wr_fd)
+static void swap_setup(struct __test_metadata *_metadata, const char *dir,
+		       struct undo *u, int *wr_fd)
 {
 	char cmd[PATH_MAX + 64];
 	int status, err;
 
 	if (geteuid())
-		SKIP(return, "swapon needs root");
-	ASSERT_EQ(0, path_join(e->swap_path, e->src_dir, "swap"));
-	*wr_fd = open(e->swap_path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+		CR_SKIP_OR_FAIL(return, "swapon needs root");
+	ASSERT_EQ(0, path_join(u->swap_path, dir, "swap"));
+	*wr_fd = open(u->swap_path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC,
+		      0600);
 	ASSERT_LE(0, *wr_fd);
 	/* Real zeroes, not a hole: swapon refuses sparse files. */
 	ASSERT_EQ(0, pattern_write(*wr_fd, 0, SWAP_SIZE, PATTERN_ZERO, 0));
@@ -699,38 +668,38 @@ static void swap_setup(struct __test_metadata *_metadata, struct env *e,
 
 	ASSERT_GT((int)sizeof(cmd), snprintf(cmd, sizeof(cmd),
 					     "mkswap '%s' >/dev/null 2>&1",
-					     e->swap_path));
+					     u->swap_path));
 	status = system(cmd);
 	if (!WIFEXITED(status) || WEXITSTATUS(status)) {
 		TH_LOG("mkswap failed (status %#x), writing the header here",
 		       status);
 		ASSERT_EQ(0, write_swap_header(*wr_fd));
 	}
-	err = swapon(e->swap_path, 0) ? errno : 0;
+	err = swapon(u->swap_path, 0) ? errno : 0;
 	/* Without CONFIG_SWAP, swapon is not a system call at all. */
 	if (err == ENOSYS)
-		SKIP(return, "kernel without CONFIG_SWAP");
-	ASSERT_EQ(0, err) TH_LOG("swapon %s: %s", e->swap_path, strerror(err));
-	e->swapped = true;
+		CR_SKIP_OR_FAIL(return, "kernel without CONFIG_SWAP");
+	ASSERT_EQ(0, err) TH_LOG("swapon %s: %s", u->swap_path, strerror(err));
+	u->swapped = true;
 }
 
 /* An active swap file is ETXTBSY as either end of a copy. */
 TEST_F(ext4, etxtbsy_swap_file)
 {
-	struct env *e = &self->e;
+	struct cr_env *e = &self->e;
 	int swap_wr = -1, swap_rd;
 
-	swap_setup(_metadata, e, &swap_wr);
-	if (!e->swapped) {
+	swap_setup(_metadata, e->src_dir, &self->u, &swap_wr);
+	if (!self->u.swapped) {
 		close(swap_wr);
 		return;
 	}
-	swap_rd = open(e->swap_path, O_RDONLY | O_CLOEXEC);
+	swap_rd = open(self->u.swap_path, O_RDONLY | O_CLOEXEC);
 	ASSERT_LE(0, swap_rd);
 
-	ASSERT_BOTH_FAIL(ETXTBSY, parity(swap_rd, 0, e->dst_fd, 0, 4096));
-	ASSERT_EQ(0, file_size(e->dst_fd));
-	ASSERT_BOTH_FAIL(ETXTBSY, parity(e->src_fd, 0, swap_wr, 4096, 4096));
+	EXPECT_BOTH_FAIL(ETXTBSY, parity(swap_rd, 0, e->dst_fd, 0, 4096));
+	EXPECT_EQ(0, file_size(e->dst_fd));
+	EXPECT_BOTH_FAIL(ETXTBSY, parity(e->src_fd, 0, swap_wr, 4096, 4096));
 	close(swap_rd);
 	close(swap_wr);
 }
@@ -738,30 +707,34 @@ TEST_F(ext4, etxtbsy_swap_file)
 /* ---- A filesystem that fills up ---- */
 
 FIXTURE(small_tmpfs) {
-	struct env e;
+	struct cr_env e;
+	struct undo u;
 };
 
 #define SMALL_TMPFS_SIZE	"6m"
 
 FIXTURE_SETUP(small_tmpfs)
 {
-	struct env *e = &self->e;
+	struct undo *u = &self->u;
+	const struct cr_fs small = {
+		.root = u->mnt, .magic = TMPFS_MAGIC, .name = "tmpfs",
+	};
 
-	env_init(e);
+	undo_init(u);
 	if (geteuid())
-		SKIP(return, "mount needs root");
-	snprintf(e->mnt, sizeof(e->mnt), "/tmp/copy_range_enospc.XXXXXX");
-	ASSERT_NE(NULL, mkdtemp(e->mnt));
-	ASSERT_EQ(0, mount("copy_range_test", e->mnt, "tmpfs", 0,
+		CR_SKIP_OR_FAIL(return, "mount needs root");
+	snprintf(u->mnt, sizeof(u->mnt), "/tmp/copy_range_enospc.XXXXXX");
+	ASSERT_NE(NULL, mkdtemp(u->mnt));
+	ASSERT_EQ(0, mount("copy_range_test", u->mnt, "tmpfs", 0,
 			   "size=" SMALL_TMPFS_SIZE ",mode=1777"))
 		TH_LOG("mount tmpfs: %s", strerror(errno));
-	e->mounted = true;
-	env_setup(_metadata, e, e->mnt, TMPFS_MAGIC, e->mnt, TMPFS_MAGIC);
+	u->mounted = true;
+	env_setup(_metadata, &self->e, &small, &small);
 }
 
 FIXTURE_TEARDOWN(small_tmpfs)
 {
-	env_teardown(&self->e);
+	env_teardown(&self->e, &self->u);
 }
 
 /*
@@ -771,7 +744,7 @@ FIXTURE_TEARDOWN(small_tmpfs)
  */
 TEST_F(small_tmpfs, enospc)
 {
-	struct env *e = &self->e;
+	struct cr_env *e = &self->e;
 	const int64_t size = 4 * MIB;
 	int pass;
 
@@ -802,8 +775,8 @@ TEST_F(small_tmpfs, enospc)
 		ASSERT_EQ(ENOSPC, err) TH_LOG("%s: %s", who, strerror(err));
 		ASSERT_GT(size, total);
 		/* What was reported is what is there. */
-		ASSERT_EQ(total, file_size(dst));
-		ASSERT_EQ(-1, pattern_mismatch(dst, 0, total, SEED_A, 0));
+		EXPECT_EQ(total, file_size(dst));
+		EXPECT_EQ(-1, pattern_mismatch(dst, 0, total, SEED_A, 0));
 		close(dst);
 		ASSERT_EQ(0, remove_file(e->dst_dir, "fill"));
 	}
@@ -812,36 +785,30 @@ TEST_F(small_tmpfs, enospc)
 /* ---- Across filesystems that can both share ---- */
 
 FIXTURE(cross) {
-	struct env e;
+	struct cr_env e;
+	struct undo u;
 };
 
 FIXTURE_VARIANT(cross) {
-	const char *src_root;
-	unsigned long src_magic;
-	const char *dst_root;
-	unsigned long dst_magic;
+	struct cr_fs src, dst;
 };
 
 FIXTURE_VARIANT_ADD(cross, btrfs_to_xfs) {
-	.src_root = FS_BTRFS, .src_magic = BTRFS_SUPER_MAGIC,
-	.dst_root = FS_XFS, .dst_magic = XFS_SUPER_MAGIC,
+	.src = CR_FS_BTRFS, .dst = CR_FS_XFS,
 };
-
 FIXTURE_VARIANT_ADD(cross, xfs_to_btrfs) {
-	.src_root = FS_XFS, .src_magic = XFS_SUPER_MAGIC,
-	.dst_root = FS_BTRFS, .dst_magic = BTRFS_SUPER_MAGIC,
+	.src = CR_FS_XFS, .dst = CR_FS_BTRFS,
 };
 
 FIXTURE_SETUP(cross)
 {
-	env_init(&self->e);
-	env_setup(_metadata, &self->e, variant->src_root, variant->src_magic,
-		  variant->dst_root, variant->dst_magic);
+	undo_init(&self->u);
+	env_setup(_metadata, &self->e, &variant->src, &variant->dst);
 }
 
 FIXTURE_TEARDOWN(cross)
 {
-	env_teardown(&self->e);
+	env_teardown(&self->e, &self->u);
 }
 
 /*
@@ -850,58 +817,57 @@ FIXTURE_TEARDOWN(cross)
  */
 TEST_F(cross, exdev_require)
 {
-	struct env *e = &self->e;
+	struct cr_env *e = &self->e;
 	int64_t ret;
 
 	ASSERT_EQ(-1, cfr(e->src_fd, 0, e->dst_fd, 0, 64 * KIB));
-	ASSERT_EQ(EXDEV, errno);
+	EXPECT_EQ(EXDEV, errno);
 	ret = copy_range(e->src_fd, 0, e->dst_fd, 0, 64 * KIB,
 			 COPY_RANGE_SHARE_REQUIRE);
-	ASSERT_EQ(-1, ret);
-	ASSERT_EQ(EXDEV, errno);
-	ASSERT_EQ(0, file_size(e->dst_fd));
+	EXPECT_EQ(-1, ret);
+	EXPECT_EQ(EXDEV, errno);
+	EXPECT_EQ(0, file_size(e->dst_fd));
 }
 
 /* The documented difference: without REQUIRE the ioctl just copies. */
 TEST_F(cross, flags0_and_allow_copy)
 {
-	struct env *e = &self->e;
+	struct cr_env *e = &self->e;
 	int i;
 
 	ASSERT_EQ(-1, cfr(e->src_fd, 0, e->dst_fd, 0, SRC_SIZE));
-	ASSERT_EQ(EXDEV, errno);
+	EXPECT_EQ(EXDEV, errno);
 	for (i = 0; i < N_IOCTL; i++) {
 		ASSERT_EQ(0, ftruncate(e->dst_fd, 0));
-		ASSERT_EQ(SRC_SIZE, copy_range(e->src_fd, 0, e->dst_fd, 0,
+		EXPECT_EQ(SRC_SIZE, copy_range(e->src_fd, 0, e->dst_fd, 0,
 					       SRC_SIZE, parity_flags[i]))
 			TH_LOG("flags %ju: %s", (uintmax_t)parity_flags[i],
 			       strerror(errno));
-		ASSERT_EQ(SRC_SIZE, file_size(e->dst_fd));
-		ASSERT_EQ(-1, pattern_mismatch(e->dst_fd, 0, SRC_SIZE, SEED_A, 0));
+		EXPECT_EQ(SRC_SIZE, file_size(e->dst_fd));
+		EXPECT_EQ(-1, pattern_mismatch(e->dst_fd, 0, SRC_SIZE, SEED_A, 0));
 	}
 }
 
 /* ---- An unprivileged caller ---- */
 
 FIXTURE(unpriv) {
-	struct env e;
+	struct cr_env e;
+	struct undo u;
 };
 
 FIXTURE_VARIANT(unpriv) {
-	const char *root;
-	unsigned long magic;
+	struct cr_fs fs;
 };
 
-FIXTURE_VARIANT_ADD(unpriv, btrfs) { .root = FS_BTRFS, .magic = BTRFS_SUPER_MAGIC };
-FIXTURE_VARIANT_ADD(unpriv, tmpfs) { .root = FS_TMPFS, .magic = TMPFS_MAGIC };
+FIXTURE_VARIANT_ADD(unpriv, btrfs) { .fs = CR_FS_BTRFS };
+FIXTURE_VARIANT_ADD(unpriv, tmpfs) { .fs = CR_FS_TMPFS };
 
 FIXTURE_SETUP(unpriv)
 {
-	env_init(&self->e);
+	undo_init(&self->u);
 	if (geteuid())
-		SKIP(return, "dropping to another user needs root");
-	if (!env_setup(_metadata, &self->e, variant->root, variant->magic,
-		       variant->root, variant->magic))
+		CR_SKIP_OR_FAIL(return, "dropping to another user needs root");
+	if (!env_setup(_metadata, &self->e, &variant->fs, &variant->fs))
 		return;
 	/* Like the filesystem roots: anyone may create files here. */
 	ASSERT_EQ(0, chmod(self->e.src_dir, 01777));
@@ -909,7 +875,7 @@ FIXTURE_SETUP(unpriv)
 
 FIXTURE_TEARDOWN(unpriv)
 {
-	env_teardown(&self->e);
+	env_teardown(&self->e, &self->u);
 }
 
 #define USER_SIZE	(300 * KIB + 1)
@@ -920,12 +886,11 @@ FIXTURE_TEARDOWN(unpriv)
  */
 static int unpriv_steps(const char *dir)
 {
-	int dev, src, dst, ro, root_src, root_dst;
+	int dev, src, dst, ro, root_src, root_dst, ret;
 
-	if (setgroups(0, NULL) || setgid(NOBODY) || setuid(NOBODY))
-		return 1;
-	if (geteuid() != NOBODY || !setuid(0))
-		return 2;
+	ret = cr_drop_to_nobody();
+	if (ret)
+		return ret;
 	/* The node is 0666: no privilege needed to open it. */
 	dev = open(CR_DEVICE_PATH, O_RDWR | O_CLOEXEC);
 	if (dev < 0)
@@ -974,24 +939,12 @@ static int unpriv_steps(const char *dir)
 
 TEST_F(unpriv, copy_and_ebadf_as_nobody)
 {
-	struct env *e = &self->e;
-	int status;
-	pid_t pid;
+	struct cr_env *e = &self->e;
 
-	fflush(stdout);
-	fflush(stderr);
-	pid = fork();
-	ASSERT_LE(0, pid);
-	if (pid == 0)
-		_exit(unpriv_steps(e->src_dir));
-	ASSERT_EQ(pid, waitpid(pid, &status, 0));
-	ASSERT_TRUE(WIFEXITED(status)) TH_LOG("child status %#x", status);
-	ASSERT_EQ(0, WEXITSTATUS(status))
-		TH_LOG("as nobody, step %d failed (see unpriv_steps())",
-		       WEXITSTATUS(status));
+	cr_expect_steps(unpriv_steps, e->src_dir, NULL);
 	/* root's files are as they were. */
-	ASSERT_EQ(0, file_size(e->dst_fd));
-	ASSERT_EQ(-1, pattern_mismatch(e->src_fd, 0, SRC_SIZE, SEED_A, 0));
+	EXPECT_EQ(0, file_size(e->dst_fd));
+	EXPECT_EQ(-1, pattern_mismatch(e->src_fd, 0, SRC_SIZE, SEED_A, 0));
 }
 
 TEST_HARNESS_MAIN

@@ -27,8 +27,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "copy_range_helpers.h"
-#include "kselftest_harness.h"
+#include "cr_fixture.h"
 
 #define SEED_A		0x5eed0000000f1a11ULL
 #define SEED_B		0x5eed0000000f1a12ULL
@@ -110,23 +109,17 @@ static void cleanup(struct ovl *o)
 FIXTURE_SETUP(overlay)
 {
 	char lower[PATH_MAX], upper[PATH_MAX], work[PATH_MAX], opts[4 * PATH_MAX];
+	const struct cr_fs btrfs = CR_FS_BTRFS;
 	struct ovl *o = &self->o;
-	struct cr_stats st;
 	int err;
 
 	o->src_fd = -1;
 	o->dst_fd = -1;
 	o->mounted = false;
 	if (geteuid())
-		SKIP(return, "mount needs root");
-	if (!fs_mounted(FS_BTRFS, BTRFS_SUPER_MAGIC))
-		SKIP(return, "%s is not mounted", FS_BTRFS);
-	if (!fs_mounted(CR_DEBUGFS, DEBUGFS_MAGIC))
-		SKIP(return, "debugfs is not mounted on %s", CR_DEBUGFS);
-	ASSERT_LE(0, cr_dev()) TH_LOG("open %s: %s", CR_DEVICE_PATH,
-				      strerror(errno));
-	ASSERT_EQ(0, cr_stats_read(&st))
-		TH_LOG("%s: %s", CR_STATS_PATH, strerror(errno));
+		CR_SKIP_OR_FAIL(return, "mount needs root");
+	if (!cr_need_fs(_metadata, &btrfs) || !cr_need_stats(_metadata))
+		return;
 
 	ASSERT_NE(NULL, make_test_dir(FS_BTRFS, o->dir));
 	ASSERT_EQ(0, path_join(lower, o->dir, "lower"));
@@ -146,7 +139,7 @@ FIXTURE_SETUP(overlay)
 		err = errno;
 		cleanup(o);
 		if (err == ENODEV)
-			SKIP(return, "no overlayfs in this kernel");
+			CR_SKIP_OR_FAIL(return, "no overlayfs in this kernel");
 		ASSERT_EQ(0, err) TH_LOG("mount overlay on %s: %s",
 					 o->merged, strerror(err));
 	}
@@ -166,68 +159,23 @@ FIXTURE_TEARDOWN(overlay)
 	cleanup(&self->o);
 }
 
-/* As in copy_stats_test.c. */
-static void check_moved(struct __test_metadata *_metadata,
-			const struct cr_stats *before,
-			const struct cr_stats *want)
-{
-	struct cr_stats after;
-	char why[512];
-
-	ASSERT_EQ(0, cr_stats_read(&after))
-		TH_LOG("%s: %s", CR_STATS_PATH, strerror(errno));
-	ASSERT_TRUE(cr_stats_moved(before, &after, want, why, sizeof(why)))
-		TH_LOG("%s", why);
-}
-
-static void read_stats(struct __test_metadata *_metadata, struct cr_stats *st)
-{
-	ASSERT_EQ(0, cr_stats_read(st))
-		TH_LOG("%s: %s", CR_STATS_PATH, strerror(errno));
-}
-
-#define MOVED(st, which, ...) \
-	((st)->impl[which] = (struct cr_counters){ __VA_ARGS__ })
-
-/* FIEMAP of [@start, @end) of @fd, through the overlay: none or all shared. */
-static void check_sharing(struct __test_metadata *_metadata, int fd,
-			  int64_t start, int64_t end, bool all)
-{
-	uint64_t mapped, shared;
-
-	ASSERT_EQ(0, settle(fd));
-	ASSERT_EQ(0, fiemap_shared(fd, start, end, &mapped, &shared));
-	if (!all) {
-		ASSERT_LT(0ULL, mapped) TH_LOG("FIEMAP shows no data at all");
-		ASSERT_EQ(0ULL, shared)
-			TH_LOG("%ju bytes of [%jd, %jd) shared",
-			       (uintmax_t)shared, (intmax_t)start,
-			       (intmax_t)end);
-	} else {
-		ASSERT_EQ((uint64_t)(end - start), shared)
-			TH_LOG("only %ju bytes of [%jd, %jd) shared (%ju mapped)",
-			       (uintmax_t)shared, (intmax_t)start,
-			       (intmax_t)end, (uintmax_t)mapped);
-	}
-}
-
 /* Flags 0: the module's own data copy, never overlayfs's. */
 TEST_F(overlay, flags0_copies_independently)
 {
 	struct cr_stats before, want = {};
 
-	read_stats(_metadata, &before);
-	ASSERT_EQ(SRC_SIZE, copy_range(self->o.src_fd, 0, self->o.dst_fd, 0,
+	cr_read_stats(_metadata, &before);
+	EXPECT_EQ(SRC_SIZE, copy_range(self->o.src_fd, 0, self->o.dst_fd, 0,
 				       SRC_SIZE, 0))
 		TH_LOG("%s", strerror(errno));
 	MOVED(&want, CR_IMPL_FS_COPY, .calls = 1, .copied = SRC_SIZE);
-	check_moved(_metadata, &before, &want);
+	cr_expect_moved(_metadata, &before, &want);
 
-	ASSERT_EQ(SRC_SIZE, file_size(self->o.dst_fd));
-	ASSERT_EQ(-1, pattern_mismatch(self->o.dst_fd, 0, SRC_SIZE, SEED_A, 0));
-	ASSERT_EQ(-1, files_mismatch(self->o.src_fd, 0, self->o.dst_fd, 0,
+	EXPECT_EQ(SRC_SIZE, file_size(self->o.dst_fd));
+	EXPECT_EQ(-1, pattern_mismatch(self->o.dst_fd, 0, SRC_SIZE, SEED_A, 0));
+	EXPECT_EQ(-1, files_mismatch(self->o.src_fd, 0, self->o.dst_fd, 0,
 				     SRC_SIZE));
-	check_sharing(_metadata, self->o.dst_fd, 0, SRC_SIZE, false);
+	cr_expect_sharing(_metadata, self->o.dst_fd, 0, SRC_SIZE, false);
 }
 
 /*
@@ -238,16 +186,16 @@ TEST_F(overlay, allow_offloads_and_shares)
 {
 	struct cr_stats before, want = {};
 
-	read_stats(_metadata, &before);
-	ASSERT_EQ(SRC_SIZE, copy_range(self->o.src_fd, 0, self->o.dst_fd, 0,
+	cr_read_stats(_metadata, &before);
+	EXPECT_EQ(SRC_SIZE, copy_range(self->o.src_fd, 0, self->o.dst_fd, 0,
 				       SRC_SIZE, COPY_RANGE_SHARE_ALLOW))
 		TH_LOG("%s", strerror(errno));
 	MOVED(&want, CR_IMPL_FS_COPY, .calls = 1, .offloaded = SRC_SIZE);
-	check_moved(_metadata, &before, &want);
+	cr_expect_moved(_metadata, &before, &want);
 
-	ASSERT_EQ(SRC_SIZE, file_size(self->o.dst_fd));
-	ASSERT_EQ(-1, pattern_mismatch(self->o.dst_fd, 0, SRC_SIZE, SEED_A, 0));
-	check_sharing(_metadata, self->o.dst_fd, 0, SRC_SIZE, true);
+	EXPECT_EQ(SRC_SIZE, file_size(self->o.dst_fd));
+	EXPECT_EQ(-1, pattern_mismatch(self->o.dst_fd, 0, SRC_SIZE, SEED_A, 0));
+	cr_expect_sharing(_metadata, self->o.dst_fd, 0, SRC_SIZE, true);
 }
 
 /*
@@ -260,17 +208,17 @@ TEST_F(overlay, allow_unaligned_offloads)
 	const int64_t off = 100, len = SRC_SIZE / 2;
 	struct cr_stats before, want = {};
 
-	read_stats(_metadata, &before);
-	ASSERT_EQ(len, copy_range(self->o.src_fd, off, self->o.dst_fd, off + 7,
+	cr_read_stats(_metadata, &before);
+	EXPECT_EQ(len, copy_range(self->o.src_fd, off, self->o.dst_fd, off + 7,
 				  len, COPY_RANGE_SHARE_ALLOW))
 		TH_LOG("%s", strerror(errno));
 	MOVED(&want, CR_IMPL_FS_COPY, .calls = 1, .offloaded = len);
-	check_moved(_metadata, &before, &want);
+	cr_expect_moved(_metadata, &before, &want);
 
-	ASSERT_EQ(off + 7 + len, file_size(self->o.dst_fd));
-	ASSERT_EQ(-1, pattern_mismatch(self->o.dst_fd, 0, off + 7, PATTERN_ZERO,
+	EXPECT_EQ(off + 7 + len, file_size(self->o.dst_fd));
+	EXPECT_EQ(-1, pattern_mismatch(self->o.dst_fd, 0, off + 7, PATTERN_ZERO,
 				       0));
-	ASSERT_EQ(-1, pattern_mismatch(self->o.dst_fd, off + 7, len, SEED_A,
+	EXPECT_EQ(-1, pattern_mismatch(self->o.dst_fd, off + 7, len, SEED_A,
 				       off));
 }
 
@@ -279,37 +227,38 @@ TEST_F(overlay, require_aligned_shares)
 {
 	struct cr_stats before, want = {};
 
-	read_stats(_metadata, &before);
-	ASSERT_EQ(SRC_SIZE, copy_range(self->o.src_fd, 0, self->o.dst_fd, 0,
+	cr_read_stats(_metadata, &before);
+	EXPECT_EQ(SRC_SIZE, copy_range(self->o.src_fd, 0, self->o.dst_fd, 0,
 				       SRC_SIZE, COPY_RANGE_SHARE_REQUIRE))
 		TH_LOG("%s", strerror(errno));
 	MOVED(&want, CR_IMPL_FS_COPY, .calls = 1, .shared = SRC_SIZE);
-	check_moved(_metadata, &before, &want);
+	cr_expect_moved(_metadata, &before, &want);
 
-	ASSERT_EQ(SRC_SIZE, file_size(self->o.dst_fd));
-	ASSERT_EQ(-1, pattern_mismatch(self->o.dst_fd, 0, SRC_SIZE, SEED_A, 0));
-	check_sharing(_metadata, self->o.dst_fd, 0, SRC_SIZE, true);
+	EXPECT_EQ(SRC_SIZE, file_size(self->o.dst_fd));
+	EXPECT_EQ(-1, pattern_mismatch(self->o.dst_fd, 0, SRC_SIZE, SEED_A, 0));
+	cr_expect_sharing(_metadata, self->o.dst_fd, 0, SRC_SIZE, true);
 }
 
 /*
- * REQUIRE on a range btrfs refuses (a length ending inside a block, before
- * EOF): its EINVAL comes back through overlayfs, counted as one call and
- * one error, and the destination is untouched.
+ * REQUIRE on a range that cannot be shared (a length ending inside a block,
+ * before EOF): EINVAL from the module's own checks, which know the block
+ * size of the real filesystem below the overlay, so overlayfs is not even
+ * called, and the destination is untouched.
  */
 TEST_F(overlay, require_unaligned_fails)
 {
-	struct cr_stats before, want = {};
+	const struct cr_stats none = {};
+	struct cr_stats before;
 	struct snapshot snap;
 
 	ASSERT_EQ(0, pattern_write(self->o.dst_fd, 0, 64 * KIB + 3, SEED_B, 0));
 	ASSERT_EQ(0, snapshot_take(self->o.dst_fd, &snap));
-	read_stats(_metadata, &before);
-	ASSERT_EQ(-1, copy_range(self->o.src_fd, 0, self->o.dst_fd, 0,
+	cr_read_stats(_metadata, &before);
+	EXPECT_EQ(-1, copy_range(self->o.src_fd, 0, self->o.dst_fd, 0,
 				 SRC_SIZE / 2 + 100, COPY_RANGE_SHARE_REQUIRE));
-	ASSERT_EQ(EINVAL, errno) TH_LOG("%s", strerror(errno));
-	MOVED(&want, CR_IMPL_FS_COPY, .calls = 1, .errors = 1);
-	check_moved(_metadata, &before, &want);
-	ASSERT_TRUE(snapshot_same(self->o.dst_fd, &snap));
+	EXPECT_EQ(EINVAL, errno) TH_LOG("%s", strerror(errno));
+	cr_expect_moved(_metadata, &before, &none);
+	EXPECT_TRUE(snapshot_same(self->o.dst_fd, &snap));
 	snapshot_free(&snap);
 }
 
@@ -319,12 +268,55 @@ TEST_F(overlay, require_len0_probe)
 	struct cr_stats before;
 	const struct cr_stats none = {};
 
-	read_stats(_metadata, &before);
-	ASSERT_EQ(0, copy_range(self->o.src_fd, 0, self->o.dst_fd, 0, 0,
+	cr_read_stats(_metadata, &before);
+	EXPECT_EQ(0, copy_range(self->o.src_fd, 0, self->o.dst_fd, 0, 0,
 				COPY_RANGE_SHARE_REQUIRE))
 		TH_LOG("%s", strerror(errno));
-	check_moved(_metadata, &before, &none);
-	ASSERT_EQ(0, file_size(self->o.dst_fd));
+	cr_expect_moved(_metadata, &before, &none);
+	EXPECT_EQ(0, file_size(self->o.dst_fd));
+}
+
+/*
+ * The same bytes through two superblocks: the overlay's file and the file
+ * of the layer that holds its data (upper or lower).  A copy between
+ * overlapping ranges of the two would read what it has just written, so it
+ * is EINVAL, as between overlapping ranges of one file; ranges apart copy.
+ */
+TEST_F(overlay, overlap_through_the_layer_below_is_einval)
+{
+	static const uint64_t flags[] = {
+		0, COPY_RANGE_SHARE_ALLOW, COPY_RANGE_SHARE_REQUIRE,
+	};
+	char layer[PATH_MAX];
+	unsigned int i;
+	int real_fd;
+
+	ASSERT_EQ(0, path_join(layer, self->o.dir,
+			       variant->src_in_lower ? "lower" : "upper"));
+	real_fd = open_at(layer, "src", O_RDWR);
+	ASSERT_LE(0, real_fd) TH_LOG("%s/src: %s", layer, strerror(errno));
+
+	for (i = 0; i < ARRAY_SIZE(flags); i++) {
+		/* Overlay to layer, then layer to overlay, shifted a block. */
+		EXPECT_EQ(-1, copy_range(self->o.src_fd, 0, real_fd, 4096,
+					 64 * KIB, flags[i]));
+		/* REQUIRE stops earlier: two superblocks cannot share. */
+		EXPECT_EQ(flags[i] == COPY_RANGE_SHARE_REQUIRE ? EXDEV : EINVAL,
+			  errno) TH_LOG("flags %#jx: %s", (uintmax_t)flags[i],
+					strerror(errno));
+		EXPECT_EQ(-1, copy_range(real_fd, 4096, self->o.src_fd, 0,
+					 64 * KIB, flags[i]));
+		EXPECT_TRUE(errno == EINVAL || errno == EBADF)
+			TH_LOG("flags %#jx: %s", (uintmax_t)flags[i],
+			       strerror(errno));
+	}
+	EXPECT_EQ(-1, pattern_mismatch(real_fd, 0, SRC_SIZE, SEED_A, 0));
+	/* Ranges that do not overlap are an ordinary copy. */
+	EXPECT_EQ(64 * KIB, copy_range(self->o.src_fd, 0, real_fd,
+				       SRC_SIZE / 2, 64 * KIB, 0));
+	EXPECT_EQ(-1, pattern_mismatch(real_fd, SRC_SIZE / 2, 64 * KIB,
+				       SEED_A, 0));
+	close(real_fd);
 }
 
 TEST_HARNESS_MAIN

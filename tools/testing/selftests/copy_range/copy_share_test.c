@@ -24,8 +24,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "copy_range_helpers.h"
-#include "kselftest_harness.h"
+#include "cr_fixture.h"
 
 #define SEED_A		0x5eed00000005a4edULL
 #define SEED_B		0x5eed0000000b1a2bULL
@@ -38,97 +37,49 @@
 #define BODY_ALIGN	(64 * KIB)
 
 FIXTURE(share) {
-	char dir[PATH_MAX];
-	int src_fd;	/* SRC_SIZE bytes of SEED_A, on disk */
-	int dst_fd;	/* empty */
+	/* src: SRC_SIZE bytes of SEED_A, on disk; dst: empty */
+	struct cr_env e;
 };
 
-FIXTURE_VARIANT(share) {
-	const char *root;
-	unsigned long magic;
-	bool can_share;
-	bool has_fiemap;
-};
-
-FIXTURE_VARIANT_ADD(share, btrfs) {
-	.root = FS_BTRFS, .magic = BTRFS_SUPER_MAGIC,
-	.can_share = true, .has_fiemap = true,
-};
-
-FIXTURE_VARIANT_ADD(share, xfs) {
-	.root = FS_XFS, .magic = XFS_SUPER_MAGIC,
-	.can_share = true, .has_fiemap = true,
-};
-
-FIXTURE_VARIANT_ADD(share, ext4) {
-	.root = FS_EXT4, .magic = EXT4_SUPER_MAGIC,
-	.can_share = false, .has_fiemap = true,
-};
-
-FIXTURE_VARIANT_ADD(share, tmpfs) {
-	.root = FS_TMPFS, .magic = TMPFS_MAGIC,
-	.can_share = false, .has_fiemap = false,
-};
+#define CR_FS_FIXTURE share
+#include "cr_fs_variants.h"
 
 FIXTURE_SETUP(share)
 {
-	self->src_fd = -1;
-	self->dst_fd = -1;
-	if (!fs_mounted(variant->root, variant->magic))
-		SKIP(return, "%s is not mounted", variant->root);
-	ASSERT_LE(0, cr_dev()) TH_LOG("open %s: %s", CR_DEVICE_PATH,
-				      strerror(errno));
-	ASSERT_EQ(0, make_pair(variant->root, self->dir, SRC_SIZE, SEED_A,
-			       &self->src_fd, &self->dst_fd))
-		TH_LOG("%s: %s", self->dir, strerror(errno));
+	if (!cr_env_setup_on(_metadata, &self->e, &variant->fs, SRC_SIZE,
+			     SEED_A))
+		return;
 	/* Cloning needs the source's blocks allocated and on disk. */
-	ASSERT_EQ(0, settle(self->src_fd));
+	ASSERT_EQ(0, settle(self->e.src_fd));
 }
 
 FIXTURE_TEARDOWN(share)
 {
-	remove_pair(self->dir, self->src_fd, self->dst_fd);
+	cr_env_teardown(&self->e);
 }
 
 /* What FIEMAP must report for [start, end) of a file. */
 enum sharing { SHARED_NONE, SHARED_ALL };
 
-static void check_sharing(struct __test_metadata *_metadata, bool has_fiemap,
-			  int fd, int64_t start, int64_t end, enum sharing want)
-{
-	uint64_t mapped, shared;
-
-	if (!has_fiemap)
-		return;
-	ASSERT_EQ(0, settle(fd));
-	ASSERT_EQ(0, fiemap_shared(fd, start, end, &mapped, &shared));
-	if (want == SHARED_NONE) {
-		ASSERT_LT(0ULL, mapped) TH_LOG("FIEMAP shows no data at all");
-		ASSERT_EQ(0ULL, shared)
-			TH_LOG("%ju bytes of [%jd, %jd) shared",
-			       (uintmax_t)shared, (intmax_t)start,
-			       (intmax_t)end);
-	} else {
-		ASSERT_EQ((uint64_t)(end - start), shared)
-			TH_LOG("only %ju bytes of [%jd, %jd) shared (%ju mapped)",
-			       (uintmax_t)shared, (intmax_t)start,
-			       (intmax_t)end, (uintmax_t)mapped);
-	}
-}
-
-/* In a TEST_F(share, ...): checks @fd on the variant's filesystem. */
-#define CHECK_SHARING(fd, start, end, want) \
-	check_sharing(_metadata, variant->has_fiemap, fd, start, end, want)
+/*
+ * In a TEST_F(share, ...): checks @fd with FIEMAP, where the variant's
+ * filesystem has it.
+ */
+#define CHECK_SHARING(fd, start, end, want) do { \
+	if (variant->fs.has_fiemap) \
+		cr_expect_sharing(_metadata, fd, start, end, \
+				  (want) == SHARED_ALL); \
+} while (0)
 
 /* Even where cloning would be free, flags 0 must not share. */
 TEST_F(share, flags0_shares_nothing)
 {
-	ASSERT_EQ(SRC_SIZE, copy_range(self->src_fd, 0, self->dst_fd, 0,
+	EXPECT_EQ(SRC_SIZE, copy_range(self->e.src_fd, 0, self->e.dst_fd, 0,
 				       SRC_SIZE, 0));
-	ASSERT_EQ(SRC_SIZE, file_size(self->dst_fd));
-	ASSERT_EQ(-1, pattern_mismatch(self->dst_fd, 0, SRC_SIZE, SEED_A, 0));
-	CHECK_SHARING(self->dst_fd, 0, SRC_SIZE, SHARED_NONE);
-	CHECK_SHARING(self->src_fd, 0, SRC_SIZE, SHARED_NONE);
+	EXPECT_EQ(SRC_SIZE, file_size(self->e.dst_fd));
+	EXPECT_EQ(-1, pattern_mismatch(self->e.dst_fd, 0, SRC_SIZE, SEED_A, 0));
+	CHECK_SHARING(self->e.dst_fd, 0, SRC_SIZE, SHARED_NONE);
+	CHECK_SHARING(self->e.src_fd, 0, SRC_SIZE, SHARED_NONE);
 }
 
 /*
@@ -140,15 +91,16 @@ TEST_F(share, allow_unaligned_shares_body)
 {
 	const int64_t off = 100, len = MIB;
 
-	ASSERT_EQ(len, copy_range(self->src_fd, off, self->dst_fd, off, len,
+	EXPECT_EQ(len, copy_range(self->e.src_fd, off, self->e.dst_fd, off, len,
 				  COPY_RANGE_SHARE_ALLOW));
-	ASSERT_EQ(off + len, file_size(self->dst_fd));
-	ASSERT_EQ(-1, pattern_mismatch(self->dst_fd, 0, off, PATTERN_ZERO, 0));
-	ASSERT_EQ(-1, pattern_mismatch(self->dst_fd, off, len, SEED_A, off));
-	if (variant->can_share)
-		CHECK_SHARING(self->dst_fd, BODY_ALIGN, MIB, SHARED_ALL);
+	EXPECT_EQ(off + len, file_size(self->e.dst_fd));
+	EXPECT_EQ(-1, pattern_mismatch(self->e.dst_fd, 0, off, PATTERN_ZERO,
+				       0));
+	EXPECT_EQ(-1, pattern_mismatch(self->e.dst_fd, off, len, SEED_A, off));
+	if (variant->fs.can_share)
+		CHECK_SHARING(self->e.dst_fd, BODY_ALIGN, MIB, SHARED_ALL);
 	else
-		CHECK_SHARING(self->dst_fd, 0, off + len, SHARED_NONE);
+		CHECK_SHARING(self->e.dst_fd, 0, off + len, SHARED_NONE);
 }
 
 /*
@@ -157,24 +109,24 @@ TEST_F(share, allow_unaligned_shares_body)
  */
 TEST_F(share, allow_whole_file_then_write_both)
 {
-	ASSERT_EQ(SRC_SIZE, copy_range(self->src_fd, 0, self->dst_fd, 0,
+	EXPECT_EQ(SRC_SIZE, copy_range(self->e.src_fd, 0, self->e.dst_fd, 0,
 				       SRC_SIZE, COPY_RANGE_SHARE_ALLOW));
-	ASSERT_EQ(SRC_SIZE, file_size(self->dst_fd));
-	CHECK_SHARING(self->dst_fd, 0, SRC_SIZE,
-		      variant->can_share ? SHARED_ALL : SHARED_NONE);
+	EXPECT_EQ(SRC_SIZE, file_size(self->e.dst_fd));
+	CHECK_SHARING(self->e.dst_fd, 0, SRC_SIZE,
+		      variant->fs.can_share ? SHARED_ALL : SHARED_NONE);
 
-	ASSERT_EQ(0, pattern_write(self->src_fd, 0, MIB, SEED_B, 0));
-	ASSERT_EQ(0, pattern_write(self->dst_fd, MIB, 4096, SEED_B, 0));
-	ASSERT_EQ(0, settle(self->src_fd));
-	ASSERT_EQ(0, settle(self->dst_fd));
+	ASSERT_EQ(0, pattern_write(self->e.src_fd, 0, MIB, SEED_B, 0));
+	ASSERT_EQ(0, pattern_write(self->e.dst_fd, MIB, 4096, SEED_B, 0));
+	ASSERT_EQ(0, settle(self->e.src_fd));
+	ASSERT_EQ(0, settle(self->e.dst_fd));
 
-	ASSERT_EQ(-1, pattern_mismatch(self->dst_fd, 0, MIB, SEED_A, 0));
-	ASSERT_EQ(-1, pattern_mismatch(self->dst_fd, MIB, 4096, SEED_B, 0));
-	ASSERT_EQ(-1, pattern_mismatch(self->dst_fd, MIB + 4096,
+	EXPECT_EQ(-1, pattern_mismatch(self->e.dst_fd, 0, MIB, SEED_A, 0));
+	EXPECT_EQ(-1, pattern_mismatch(self->e.dst_fd, MIB, 4096, SEED_B, 0));
+	EXPECT_EQ(-1, pattern_mismatch(self->e.dst_fd, MIB + 4096,
 				       SRC_SIZE - MIB - 4096, SEED_A,
 				       MIB + 4096));
-	ASSERT_EQ(-1, pattern_mismatch(self->src_fd, 0, MIB, SEED_B, 0));
-	ASSERT_EQ(-1, pattern_mismatch(self->src_fd, MIB, SRC_SIZE - MIB,
+	EXPECT_EQ(-1, pattern_mismatch(self->e.src_fd, 0, MIB, SEED_B, 0));
+	EXPECT_EQ(-1, pattern_mismatch(self->e.src_fd, MIB, SRC_SIZE - MIB,
 				       SEED_A, MIB));
 }
 
@@ -187,33 +139,33 @@ TEST_F(share, require_aligned)
 	struct snapshot before;
 	int64_t ret;
 
-	ASSERT_EQ(0, pattern_write(self->dst_fd, 0, 256 * KIB, SEED_B, 0));
-	ASSERT_EQ(0, snapshot_take(self->dst_fd, &before));
+	ASSERT_EQ(0, pattern_write(self->e.dst_fd, 0, 256 * KIB, SEED_B, 0));
+	ASSERT_EQ(0, snapshot_take(self->e.dst_fd, &before));
 
-	ret = copy_range(self->src_fd, 0, self->dst_fd, 0, MIB,
+	ret = copy_range(self->e.src_fd, 0, self->e.dst_fd, 0, MIB,
 			 COPY_RANGE_SHARE_REQUIRE);
-	if (!variant->can_share) {
-		ASSERT_EQ(-1, ret);
-		ASSERT_EQ(EOPNOTSUPP, errno) TH_LOG("%s", strerror(errno));
-		ASSERT_TRUE(snapshot_same(self->dst_fd, &before));
+	if (!variant->fs.can_share) {
+		EXPECT_EQ(-1, ret);
+		EXPECT_EQ(EOPNOTSUPP, errno) TH_LOG("%s", strerror(errno));
+		EXPECT_TRUE(snapshot_same(self->e.dst_fd, &before));
 		snapshot_free(&before);
 		return;
 	}
 	snapshot_free(&before);
 	ASSERT_EQ(MIB, ret) TH_LOG("%s", strerror(errno));
-	ASSERT_EQ(MIB, file_size(self->dst_fd));
-	ASSERT_EQ(-1, pattern_mismatch(self->dst_fd, 0, MIB, SEED_A, 0));
-	CHECK_SHARING(self->dst_fd, 0, MIB, SHARED_ALL);
+	EXPECT_EQ(MIB, file_size(self->e.dst_fd));
+	EXPECT_EQ(-1, pattern_mismatch(self->e.dst_fd, 0, MIB, SEED_A, 0));
+	CHECK_SHARING(self->e.dst_fd, 0, MIB, SHARED_ALL);
 
 	/* Aligned but different offsets, past the destination's EOF. */
-	ASSERT_EQ(512 * KIB, copy_range(self->src_fd, BODY_ALIGN, self->dst_fd,
-					2 * MIB, 512 * KIB,
+	EXPECT_EQ(512 * KIB, copy_range(self->e.src_fd, BODY_ALIGN,
+					self->e.dst_fd, 2 * MIB, 512 * KIB,
 					COPY_RANGE_SHARE_REQUIRE));
-	ASSERT_EQ(2 * MIB + 512 * KIB, file_size(self->dst_fd));
-	ASSERT_EQ(-1, pattern_mismatch(self->dst_fd, MIB, MIB, PATTERN_ZERO, 0));
-	ASSERT_EQ(-1, pattern_mismatch(self->dst_fd, 2 * MIB, 512 * KIB,
+	EXPECT_EQ(2 * MIB + 512 * KIB, file_size(self->e.dst_fd));
+	EXPECT_EQ(-1, pattern_mismatch(self->e.dst_fd, MIB, MIB, PATTERN_ZERO, 0));
+	EXPECT_EQ(-1, pattern_mismatch(self->e.dst_fd, 2 * MIB, 512 * KIB,
 				       SEED_A, BODY_ALIGN));
-	CHECK_SHARING(self->dst_fd, 2 * MIB, 2 * MIB + 512 * KIB, SHARED_ALL);
+	CHECK_SHARING(self->e.dst_fd, 2 * MIB, 2 * MIB + 512 * KIB, SHARED_ALL);
 }
 
 /*
@@ -235,17 +187,17 @@ TEST_F(share, require_unaligned_fails)
 	struct snapshot before;
 	unsigned int i;
 
-	ASSERT_EQ(0, pattern_write(self->dst_fd, 0, 2 * MIB + 3, SEED_B, 0));
-	ASSERT_EQ(0, snapshot_take(self->dst_fd, &before));
+	ASSERT_EQ(0, pattern_write(self->e.dst_fd, 0, 2 * MIB + 3, SEED_B, 0));
+	ASSERT_EQ(0, snapshot_take(self->e.dst_fd, &before));
 	for (i = 0; i < ARRAY_SIZE(ranges); i++) {
-		ASSERT_EQ(-1, copy_range(self->src_fd, ranges[i].src,
-					 self->dst_fd, ranges[i].dst,
+		EXPECT_EQ(-1, copy_range(self->e.src_fd, ranges[i].src,
+					 self->e.dst_fd, ranges[i].dst,
 					 ranges[i].len,
 					 COPY_RANGE_SHARE_REQUIRE))
 			TH_LOG("range %u accepted", i);
-		ASSERT_EQ(variant->can_share ? EINVAL : EOPNOTSUPP, errno)
+		ASSERT_EQ(variant->fs.can_share ? EINVAL : EOPNOTSUPP, errno)
 			TH_LOG("range %u: %s", i, strerror(errno));
-		ASSERT_TRUE(snapshot_same(self->dst_fd, &before))
+		EXPECT_TRUE(snapshot_same(self->e.dst_fd, &before))
 			TH_LOG("range %u changed the destination", i);
 	}
 	snapshot_free(&before);
@@ -270,23 +222,23 @@ TEST_F(share, require_len0_probes)
 	struct snapshot before;
 	unsigned int i;
 
-	ASSERT_EQ(0, pattern_write(self->dst_fd, 0, 64 * KIB, SEED_B, 0));
-	ASSERT_EQ(0, snapshot_take(self->dst_fd, &before));
+	ASSERT_EQ(0, pattern_write(self->e.dst_fd, 0, 64 * KIB, SEED_B, 0));
+	ASSERT_EQ(0, snapshot_take(self->e.dst_fd, &before));
 	for (i = 0; i < ARRAY_SIZE(ranges); i++) {
-		int64_t ret = copy_range(self->src_fd, ranges[i].src,
-					 self->dst_fd, ranges[i].dst,
+		int64_t ret = copy_range(self->e.src_fd, ranges[i].src,
+					 self->e.dst_fd, ranges[i].dst,
 					 ranges[i].len,
 					 COPY_RANGE_SHARE_REQUIRE);
 
-		if (variant->can_share) {
+		if (variant->fs.can_share) {
 			ASSERT_EQ(0, ret)
 				TH_LOG("range %u: %s", i, strerror(errno));
 		} else {
-			ASSERT_EQ(-1, ret) TH_LOG("range %u accepted", i);
-			ASSERT_EQ(EOPNOTSUPP, errno)
+			EXPECT_EQ(-1, ret) TH_LOG("range %u accepted", i);
+			EXPECT_EQ(EOPNOTSUPP, errno)
 				TH_LOG("range %u: %s", i, strerror(errno));
 		}
-		ASSERT_TRUE(snapshot_same(self->dst_fd, &before))
+		EXPECT_TRUE(snapshot_same(self->e.dst_fd, &before))
 			TH_LOG("range %u changed the destination", i);
 	}
 	snapshot_free(&before);
@@ -303,33 +255,33 @@ TEST_F(share, require_tail_at_eof)
 	int64_t ret;
 	int src, dst2;
 
-	src = open_new(self->dir, "src_tail", O_RDWR);
+	src = open_new(self->e.src_dir, "src_tail", O_RDWR);
 	ASSERT_LE(0, src);
 	ASSERT_EQ(0, pattern_write(src, 0, size, SEED_A, 0));
 	ASSERT_EQ(0, settle(src));
 
-	ret = copy_range(src, 0, self->dst_fd, 0, size,
+	ret = copy_range(src, 0, self->e.dst_fd, 0, size,
 			 COPY_RANGE_SHARE_REQUIRE);
-	if (!variant->can_share) {
-		ASSERT_EQ(-1, ret);
-		ASSERT_EQ(EOPNOTSUPP, errno) TH_LOG("%s", strerror(errno));
-		ASSERT_EQ(0, file_size(self->dst_fd));
+	if (!variant->fs.can_share) {
+		EXPECT_EQ(-1, ret);
+		EXPECT_EQ(EOPNOTSUPP, errno) TH_LOG("%s", strerror(errno));
+		EXPECT_EQ(0, file_size(self->e.dst_fd));
 		close(src);
 		return;
 	}
 	ASSERT_EQ(size, ret) TH_LOG("%s", strerror(errno));
-	ASSERT_EQ(size, file_size(self->dst_fd));
-	ASSERT_EQ(-1, pattern_mismatch(self->dst_fd, 0, size, SEED_A, 0));
-	CHECK_SHARING(self->dst_fd, 0, MIB, SHARED_ALL);
+	EXPECT_EQ(size, file_size(self->e.dst_fd));
+	EXPECT_EQ(-1, pattern_mismatch(self->e.dst_fd, 0, size, SEED_A, 0));
+	CHECK_SHARING(self->e.dst_fd, 0, MIB, SHARED_ALL);
 
-	dst2 = open_new(self->dir, "dst2", O_RDWR);
+	dst2 = open_new(self->e.src_dir, "dst2", O_RDWR);
 	ASSERT_LE(0, dst2);
-	ASSERT_EQ(100, copy_range(src, MIB, dst2, MIB, 100,
+	EXPECT_EQ(100, copy_range(src, MIB, dst2, MIB, 100,
 				  COPY_RANGE_SHARE_REQUIRE))
 		TH_LOG("%s", strerror(errno));
-	ASSERT_EQ(size, file_size(dst2));
-	ASSERT_EQ(-1, pattern_mismatch(dst2, 0, MIB, PATTERN_ZERO, 0));
-	ASSERT_EQ(-1, pattern_mismatch(dst2, MIB, 100, SEED_A, MIB));
+	EXPECT_EQ(size, file_size(dst2));
+	EXPECT_EQ(-1, pattern_mismatch(dst2, 0, MIB, PATTERN_ZERO, 0));
+	EXPECT_EQ(-1, pattern_mismatch(dst2, MIB, 100, SEED_A, MIB));
 	close(dst2);
 	close(src);
 }

@@ -22,8 +22,7 @@
 #include <sys/time.h>
 #include <unistd.h>
 
-#include "copy_range_helpers.h"
-#include "kselftest_harness.h"
+#include "cr_fixture.h"
 
 #define SEED_A		0x5eed0000051c0a11ULL
 #define SRC_POS		5
@@ -33,15 +32,12 @@
 #define MAX_EINTR_IN_A_ROW	200
 #define TRIES			2
 
-FIXTURE(sig) {
-	char dir[PATH_MAX];
-	int src_fd;
-	int dst_fd;
+FIXTURE(signals) {
+	struct cr_env e;	/* src: size bytes of SEED_A; dst: empty */
 };
 
-FIXTURE_VARIANT(sig) {
-	const char *root;
-	unsigned long magic;
+FIXTURE_VARIANT(signals) {
+	struct cr_fs fs;
 	int64_t size;
 };
 
@@ -49,35 +45,29 @@ FIXTURE_VARIANT(sig) {
  * Sizes are modest for an emulated CPU, yet many chunks long: the module
  * looks for signals between chunks.
  */
-FIXTURE_VARIANT_ADD(sig, tmpfs) {
-	.root = FS_TMPFS, .magic = TMPFS_MAGIC, .size = 64 * MIB + 4097,
+FIXTURE_VARIANT_ADD(signals, tmpfs) {
+	.fs = CR_FS_TMPFS, .size = 64 * MIB + 4097,
 };
 
-FIXTURE_VARIANT_ADD(sig, ext4) {
-	.root = FS_EXT4, .magic = EXT4_SUPER_MAGIC, .size = 48 * MIB + 4097,
+FIXTURE_VARIANT_ADD(signals, ext4) {
+	.fs = CR_FS_EXT4, .size = 48 * MIB + 4097,
 };
 
-FIXTURE_SETUP(sig)
+FIXTURE_SETUP(signals)
 {
-	self->src_fd = -1;
-	self->dst_fd = -1;
-	if (!fs_mounted(variant->root, variant->magic))
-		SKIP(return, "%s is not mounted", variant->root);
-	ASSERT_LE(0, cr_dev()) TH_LOG("open %s: %s", CR_DEVICE_PATH,
-				      strerror(errno));
-	ASSERT_EQ(0, make_pair(variant->root, self->dir, variant->size, SEED_A,
-			       &self->src_fd, &self->dst_fd))
-		TH_LOG("%s: %s", self->dir, strerror(errno));
-	ASSERT_EQ(SRC_POS, lseek(self->src_fd, SRC_POS, SEEK_SET));
-	ASSERT_EQ(DST_POS, lseek(self->dst_fd, DST_POS, SEEK_SET));
+	if (!cr_env_setup_on(_metadata, &self->e, &variant->fs, variant->size,
+			     SEED_A))
+		return;
+	ASSERT_EQ(SRC_POS, lseek(self->e.src_fd, SRC_POS, SEEK_SET));
+	ASSERT_EQ(DST_POS, lseek(self->e.dst_fd, DST_POS, SEEK_SET));
 }
 
-FIXTURE_TEARDOWN(sig)
+FIXTURE_TEARDOWN(signals)
 {
 	struct itimerval off = {};
 
 	setitimer(ITIMER_REAL, &off, NULL);
-	remove_pair(self->dir, self->src_fd, self->dst_fd);
+	cr_env_teardown(&self->e);
 }
 
 static volatile sig_atomic_t ticks;
@@ -98,7 +88,7 @@ static int set_timer(long usec)
 	return setitimer(ITIMER_REAL, &it, NULL);
 }
 
-TEST_F_TIMEOUT(sig, interrupted_copy_is_exact, 240)
+TEST_F_TIMEOUT(signals, interrupted_copy_is_exact, 240)
 {
 	static const long period_us[TRIES] = { 2000, 200 };
 	struct sigaction sa = { .sa_handler = tick };	/* no SA_RESTART */
@@ -113,20 +103,21 @@ TEST_F_TIMEOUT(sig, interrupted_copy_is_exact, 240)
 		int in_a_row = 0;
 		bool checked_first = false;
 
-		ASSERT_EQ(0, ftruncate(self->dst_fd, 0));
+		ASSERT_EQ(0, ftruncate(self->e.dst_fd, 0));
 		ticks = 0;
 		ASSERT_EQ(0, set_timer(period_us[try]));
 		while (done < size) {
 			calls++;
-			n = copy_range(self->src_fd, done, self->dst_fd, done,
-				       size - done, 0);
+			n = copy_range(self->e.src_fd, done, self->e.dst_fd,
+				       done, size - done, 0);
 			if (n < 0) {
+				/* Anything else would make this loop spin. */
 				ASSERT_EQ(EINTR, errno)
 					TH_LOG("at %jd: %s", (intmax_t)done,
 					       strerror(errno));
 				eintrs++;
 				/* -1 means nothing was copied, not "some". */
-				ASSERT_EQ(done, file_size(self->dst_fd));
+				EXPECT_EQ(done, file_size(self->e.dst_fd));
 				if (++in_a_row == MAX_EINTR_IN_A_ROW) {
 					TH_LOG("%d EINTRs in a row, timer off",
 					       in_a_row);
@@ -140,12 +131,12 @@ TEST_F_TIMEOUT(sig, interrupted_copy_is_exact, 240)
 			ASSERT_GE(size - done, n);
 			done += n;
 			/* Exactly `copied` bytes are there, and no more. */
-			ASSERT_EQ(done, file_size(self->dst_fd));
+			EXPECT_EQ(done, file_size(self->e.dst_fd));
 			if (done < size) {
 				shorts++;
 				if (!checked_first) {
 					/* The first stop, byte for byte. */
-					ASSERT_EQ(-1, pattern_mismatch(self->dst_fd,
+					EXPECT_EQ(-1, pattern_mismatch(self->e.dst_fd,
 								       0, done,
 								       SEED_A, 0));
 					checked_first = true;
@@ -158,13 +149,13 @@ TEST_F_TIMEOUT(sig, interrupted_copy_is_exact, 240)
 		       (intmax_t)eintrs, (int)ticks);
 		interrupted = shorts || eintrs;
 
-		ASSERT_EQ(size, file_size(self->dst_fd));
-		ASSERT_EQ(-1, pattern_mismatch(self->dst_fd, 0, size, SEED_A, 0));
+		EXPECT_EQ(size, file_size(self->e.dst_fd));
+		EXPECT_EQ(-1, pattern_mismatch(self->e.dst_fd, 0, size, SEED_A, 0));
 	}
 	if (!interrupted)
 		TH_LOG("no call was interrupted; checked the data only");
-	ASSERT_EQ(SRC_POS, file_pos(self->src_fd));
-	ASSERT_EQ(DST_POS, file_pos(self->dst_fd));
+	EXPECT_EQ(SRC_POS, file_pos(self->e.src_fd));
+	EXPECT_EQ(DST_POS, file_pos(self->e.dst_fd));
 }
 
 TEST_HARNESS_MAIN

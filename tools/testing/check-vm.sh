@@ -1,0 +1,42 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# check-vm.sh KDIR RUNDIR - the tests of "make check" that run in the VM:
+# builds the selftests, the samples and the library's device tests on the
+# host, then boots the debug kernel in KDIR once: KUnit runs when the module
+# loads, then every selftest program, the crcp tree test, the library's
+# tests and a short fixed-seed fuzz run as root and as nobody, and the
+# module is unloaded.  The run directory (kernel log, TAP)
+# is kept in RUNDIR for check-report.py.  Prints a FAIL line for whatever
+# could not be built; the VM's own results are in RUNDIR.
+
+set -uo pipefail
+top=$(cd "$(dirname "$0")/../.." && pwd)
+kdir=${1:?usage: check-vm.sh KDIR RUNDIR}
+rundir=${2:?usage: check-vm.sh KDIR RUNDIR}
+cd "$top"
+
+ksft=$kdir/source/tools/testing/selftests
+make -s -C tools/testing/selftests/copy_range KSFT_DIR="$ksft" && make -s -C samples/c &&
+	make -s -C tools/testing/fuzz || echo "FAIL - selftests: build"
+cargo build -q --release --manifest-path samples/Cargo.toml ||
+	echo "FAIL - samples: release build"
+# The library's tests against the module (samples/copy_range/tests/device.rs),
+# built here and run in the VM.  If the build fails, the VM gets a path that
+# does not exist, and library_test.sh fails there too.
+libtest=$(cargo test -q --release --no-run --manifest-path samples/Cargo.toml -p copy-range \
+	--test device --message-format=json | python3 tools/testing/cargo-test-binary.py device) || {
+	echo "FAIL - samples: build of the library's VM tests (cargo test --no-run --test device)"
+	libtest=$top/samples/target/release/deps/device-not-built
+}
+
+echo "check: booting the debug kernel (log: $rundir/console.log)" >&2
+tools/vm/run-vm --kdir "$kdir" --keep "$rundir" --timeout "${CHECK_TIMEOUT:-2400}" -- \
+	env SELFTEST_TIMEOUT=600 "$top/tools/testing/run-selftests.sh" \
+	"$top/tools/testing/selftests/copy_range" \
+	-- "$top/tools/testing/vm/crcp_tree_test.sh" "$top/samples/target/release/crcp" \
+	-- "$top/tools/testing/vm/library_test.sh" "$libtest" \
+	-- "$top/tools/testing/fuzz/copy_range_fuzz" --seed 1 --seconds "${FUZZ_SECONDS:-60}" \
+	-- "$top/tools/testing/fuzz/copy_range_fuzz" --seed 2 --seconds "${FUZZ_SECONDS:-60}" \
+		--user nobody >&2
+echo "check: VM exited with status $?" >&2
