@@ -158,11 +158,11 @@ def cmd_tree(root):
     modes = [0o644, 0o600, 0o755, 0o640, 0o444, 0o700]
     base = 1_650_000_000_000_000_000
     dirs = []
-    for d in range(8):
-        dirs.append((f"{root}/d{d}", 0o750 if d == 5 else 0o755))
+    for d in range(4):
+        dirs.append((f"{root}/d{d}", 0o750 if d == 2 else 0o755))
         os.makedirs(dirs[-1][0])
-        for j in range(25):
-            i = d * 25 + j
+        for j in range(12):
+            i = d * 12 + j
             p = f"{root}/d{d}/f{j:03}"
             size = (i * 7919) % 16384
             unit = hashlib.sha256(f"small {i}".encode()).digest()
@@ -172,7 +172,7 @@ def cmd_tree(root):
             os.utime(p, ns=(base + i * 1_000_003, base + i * 999_999_937))
     dirs.append((f"{root}/big", 0o755))
     os.makedirs(dirs[-1][0])
-    for i, size in enumerate([1 << 20, (2 << 20) + 1234, (1 << 20) + 4095]):
+    for i, size in enumerate([(1 << 20) + 1234, (1 << 20) + 4095]):
         p = f"{root}/big/b{i}"
         with open(p, "wb") as f:
             f.write(pattern_bytes(size, f"big {i}"))
