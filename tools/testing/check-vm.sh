@@ -5,8 +5,8 @@
 # builds the selftests, the samples and the library's device tests on the
 # host, then boots the debug kernel in KDIR once: KUnit runs when the module
 # loads, then every selftest program, the crcp tree test, the library's
-# tests and a short fixed-seed fuzz run as root and as nobody, and the
-# module is unloaded.  The run directory (kernel log, TAP)
+# tests, the power-cut test and a short fixed-seed fuzz run as root and as
+# nobody, and the module is unloaded.  The run directory (kernel log, TAP)
 # is kept in RUNDIR for check-report.py.  Prints a FAIL line for whatever
 # could not be built; the VM's own results are in RUNDIR.
 
@@ -21,6 +21,9 @@ make -s -C tools/testing/selftests/copy_range KSFT_DIR="$ksft" && make -s -C sam
 	make -s -C tools/testing/fuzz || echo "FAIL - selftests: build"
 cargo build -q --release --manifest-path samples/Cargo.toml ||
 	echo "FAIL - samples: release build"
+# The library's example copy-range, for powercut_test.sh.
+cargo build -q --release --examples --manifest-path samples/Cargo.toml ||
+	echo "FAIL - samples: release build of the examples"
 # The library's tests against the module (samples/copy_range/tests/device.rs),
 # built here and run in the VM.  If the build fails, the VM gets a path that
 # does not exist, and library_test.sh fails there too.
@@ -36,6 +39,7 @@ tools/vm/run-vm --kdir "$kdir" --keep "$rundir" --timeout "${CHECK_TIMEOUT:-2400
 	"$top/tools/testing/selftests/copy_range" \
 	-- "$top/tools/testing/vm/crcp_tree_test.sh" "$top/samples/target/release/crcp" \
 	-- "$top/tools/testing/vm/library_test.sh" "$libtest" \
+	-- "$top/tools/testing/vm/powercut_test.sh" "$top/samples/target/release/examples/copy-range" "$top/samples/target/release/crcp" \
 	-- "$top/tools/testing/fuzz/copy_range_fuzz" --seed 1 --seconds "${FUZZ_SECONDS:-60}" \
 	-- "$top/tools/testing/fuzz/copy_range_fuzz" --seed 2 --seconds "${FUZZ_SECONDS:-60}" \
 		--user nobody >&2
