@@ -49,8 +49,12 @@
 #       $PWD/samples/target/release/examples/copy-range $PWD/samples/target/release/crcp"
 #
 # POWERCUT_ROUNDS (default 2): cuts per filesystem under crcp; with the
-#   8 cuts of part (a), 14 cuts in all by default (about 10 minutes in a
-#   VM sharing 2 cores with two others, under TCG and KASAN).
+#   8 cuts of part (a), 14 cuts in all by default: 10 to 12 minutes in a
+#   VM under TCG and KASAN sharing 2 host cores with another one or two.
+# POWERCUT_BUDGET (default 300): seconds from the start after which no
+#   further round under crcp starts: its two checks are reported as
+#   "ok ... # SKIP", so that a loaded machine still finishes within
+#   make check's limit of 600 s per program.
 # POWERCUT_SEED (default 1): where the cuts land, as fractions of the span;
 #   the same seed gives the same fractions (with the same bash).
 # POWERCUT_FS (default "btrfs xfs ext4"): the filesystems to test.
@@ -78,6 +82,7 @@ copy_range=${1:?usage: powercut_test.sh path/to/copy-range path/to/crcp}
 crcp=${2:?usage: powercut_test.sh path/to/copy-range path/to/crcp}
 here=$(cd "$(dirname "$0")" && pwd)
 ROUNDS=${POWERCUT_ROUNDS:-2}
+BUDGET=${POWERCUT_BUDGET:-300}
 SEED=${POWERCUT_SEED:-1}
 FILESYSTEMS=${POWERCUT_FS:-btrfs xfs ext4}
 export DM_DISABLE_UDEV=1
@@ -236,7 +241,9 @@ arm_cut() {
 	dm load "${DMNAME[$1]}" --table "0 ${SECTORS[$1]} flakey ${LOOP[$1]} 0 0 180 1 drop_writes" ||
 		{ diag < "$tmp/dmsetup.log"; return 1; }
 }
+cuts=0
 cut_power() {
+	cuts=$((cuts + 1))
 	cut_from=$(now)
 	dm suspend --nolockfs "${DMNAME[$1]}"
 	local rc=$?
@@ -338,6 +345,11 @@ tree_rounds() {
 	for r in $(seq 1 "$ROUNDS"); do
 		us=$1
 		shift
+		if [ $((($(now) - t_start) / 1000000)) -ge "$BUDGET" ]; then
+			ok "$fs: round $r: the source survived the cut # SKIP past the time budget (POWERCUT_BUDGET=$BUDGET s)"
+			ok "$fs: round $r: every name complete, no temporary # SKIP past the time budget"
+			continue
+		fi
 		pol=auto
 		[ $((r % 2)) = 0 ] && pol=never
 		arm_cut "$fs" || return 1
@@ -370,7 +382,7 @@ tree_rounds() {
 		names+=("${out%% *}")
 		rm -rf "$m/dst$r"
 	done
-	echo "# $fs: $ROUNDS cuts under crcp; names found after each: ${names[*]}"
+	echo "# $fs: ${#names[@]} of $ROUNDS cuts under crcp made; names found after each: ${names[*]}"
 }
 
 # The filesystem's own checker, unmounted.
@@ -421,5 +433,5 @@ out=$(dmesg | tail -n +$((klog_start + 1)) |
 	grep -E 'BUG:|WARNING:|Oops|Kernel panic|kernel BUG at|general protection fault|UBSAN:|Call Trace:|INFO: task .* blocked|rcu: INFO|Unable to handle kernel|KASAN')
 check "kernel log has no BUG/WARNING/KASAN/lockdep/hung-task report" [ -z "$out" ]
 [ -z "$out" ] || head -20 <<<"$out" | diag
-echo "# $failed of $n failed, in $(since "$t_start") s"
+echo "# $cuts power cuts; $failed of $n failed, in $(since "$t_start") s"
 [ $failed = 0 ]
