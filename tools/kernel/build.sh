@@ -83,7 +83,7 @@ while IFS= read -r line; do
 done < <(cat "${fragments[@]}")
 [ ${#missing[@]} = 0 ] || die "options dropped by Kconfig (unmet dependencies): ${missing[*]}"
 
-say "building the $variant kernel in $out (first time: about 8 (plain) or 14 (debug) minutes)"
+say "building the $variant kernel in $out (first time here: about 19 (plain) or 27 (debug) minutes)"
 start=$(date +%s)
 "${kmake[@]}" -j"$(($(nproc) + 1))" >"$out/build.log" 2>&1 || {
 	tail -30 "$out/build.log" >&2
