@@ -15,16 +15,7 @@ crcp=${1:?usage: crcp_tree_test.sh path/to/crcp}
 [ -x "$crcp" ] || { echo "Bail out! $crcp is not executable"; exit 1; }
 NFILES=${CRCP_TEST_FILES:-2000}
 
-n=0
-failed=0
-ok() { n=$((n + 1)); echo "ok $n - $*"; }
-not_ok() { n=$((n + 1)); failed=$((failed + 1)); echo "not ok $n - $*"; }
-# check DESC CMD...: one test point from a command's status.
-check() {
-	local desc=$1
-	shift
-	if "$@"; then ok "$desc"; else not_ok "$desc"; fi
-}
+. "$(dirname "$0")/tap.sh"
 diag() { sed 's/^/# /'; }
 
 # Extents of $1 flagged shared, and all of them, from FIEMAP (filefrag -v).

@@ -90,15 +90,7 @@ work=/mnt/tmpfs/powercut
 tmp=/tmp/powercut
 helper() { python3 -S -X "pycache_prefix=$tmp/pycache" "$here/powercut_helper.py" "$@"; }
 
-n=0
-failed=0
-ok() { n=$((n + 1)); echo "ok $n - $*"; }
-not_ok() { n=$((n + 1)); failed=$((failed + 1)); echo "not ok $n - $*"; }
-check() {
-	local desc=$1
-	shift
-	if "$@"; then ok "$desc"; else not_ok "$desc"; fi
-}
+. "$here/tap.sh"
 diag() { local l; while IFS= read -r l; do echo "# $l"; done; }
 # Time in microseconds, and seconds from $1 to $2 (or now), without a process.
 now() { echo $((${EPOCHREALTIME/./})); }
