@@ -12,6 +12,7 @@ use crate::{
         Progress, //
     },
     range::{
+        direct_io_chunk,
         may_keep_a_hole,
         next_chunk, //
     },
@@ -80,6 +81,9 @@ pub(crate) fn copy_data(range: &Range<'_>, ctl: &dyn CopyControl) -> Progress {
                 },
                 Err(_) => holes = None,
             }
+        }
+        if dst.direct_io() {
+            len = direct_io_chunk(d as u64, len, dst.block_size());
         }
         match splice_copy(src, s, dst, d, len) {
             // The source was truncated under us: what is there is copied.

@@ -221,6 +221,28 @@ pub(crate) fn next_chunk(remaining: u64) -> u64 {
     remaining.min(CHUNK)
 }
 
+/// Length of a chunk of `len` bytes written at `dst_pos` to a destination opened with
+/// `O_DIRECT`, whose blocks are `block` bytes: the chunk ends on a block boundary unless it lies
+/// inside one block.
+///
+/// A direct write goes to the filesystem one extent at a time, and the alignment of each piece
+/// is checked when it is reached, so a write that ends off a block boundary can land its first
+/// extents and then fail with EINVAL, reporting nothing for bytes it changed. Ended on a block
+/// boundary, every piece but one inside a single block is aligned as the start is; a write inside
+/// one block is one piece, all done or refused untouched.
+pub(crate) fn direct_io_chunk(dst_pos: u64, len: u64, block: u64) -> u64 {
+    if block == 0 {
+        return len;
+    }
+    let end = dst_pos.saturating_add(len);
+    let aligned_end = end - end % block;
+    if aligned_end > dst_pos {
+        aligned_end - dst_pos
+    } else {
+        len
+    }
+}
+
 #[kunit_tests(copy_range_range)]
 mod tests {
     use super::*;
@@ -401,6 +423,20 @@ mod tests {
         assert!(!ends_at_eof_past_dst_eof(0, 0, 9_999, 10_000, 0));
         // Ends before the destination's EOF: that block holds data of the destination.
         assert!(!ends_at_eof_past_dst_eof(0, 0, 10_000, 10_000, 10_001));
+    }
+
+    #[test]
+    fn direct_io_chunks_end_on_a_block() {
+        // Aligned already.
+        assert_eq!(direct_io_chunk(0, 8192, 4096), 8192);
+        // The unaligned tail is left for a chunk of its own.
+        assert_eq!(direct_io_chunk(0, 5000, 4096), 4096);
+        assert_eq!(direct_io_chunk(4096, 904, 4096), 904);
+        // An unaligned start keeps its first partial block.
+        assert_eq!(direct_io_chunk(100, 5000, 4096), 3996);
+        assert_eq!(direct_io_chunk(100, 3000, 4096), 3000);
+        // No known block size: unchanged.
+        assert_eq!(direct_io_chunk(100, 5000, 0), 5000);
     }
 
     #[test]

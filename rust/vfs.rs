@@ -13,7 +13,10 @@ use kernel::{
         to_result, //
     },
     fs::{
-        file::flags::O_APPEND,
+        file::flags::{
+            O_APPEND,
+            O_DIRECT, //
+        },
         File,
         LocalFile, //
     },
@@ -182,13 +185,24 @@ impl CopyFile {
         self.f_mode() & FMODE_WRITE != 0
     }
 
+    /// The open flags, as they are now (`fcntl(F_SETFL)` may change some at any time).
+    #[inline]
+    fn open_flags(&self) -> u32 {
+        // SAFETY: The file is valid; `f_flags` is a plain integer that C reads without locks
+        // (`File::flags()` reads it the same way, through a call).
+        unsafe { core::ptr::addr_of!((*self.raw()).f_flags).read_volatile() }
+    }
+
     /// Opened with `O_APPEND`.
     #[inline]
     pub(crate) fn append_only(&self) -> bool {
-        // SAFETY: The file is valid; `f_flags` is a plain integer that C reads without locks
-        // (`File::flags()` reads it the same way, through a call).
-        let flags = unsafe { core::ptr::addr_of!((*self.raw()).f_flags).read_volatile() };
-        flags & O_APPEND != 0
+        self.open_flags() & O_APPEND != 0
+    }
+
+    /// Writes and reads go around the page cache (`O_DIRECT`), now.
+    #[inline]
+    pub(crate) fn direct_io(&self) -> bool {
+        self.open_flags() & O_DIRECT != 0
     }
 
     /// The kind of inode behind the file.

@@ -412,4 +412,89 @@ TEST_F(data, holes_preserved)
 	EXPECT_POSITIONS_KEPT();
 }
 
+/*
+ * Bytes [@from, @size) of a destination prepared by direct_dst_prepare()
+ * are as it left them: -1, or the offset of the first that is not.
+ */
+static int64_t direct_dst_kept(int fd, int64_t from, int64_t size)
+{
+	int64_t blk, start, end, bad;
+
+	for (blk = from - from % 8192; blk < size; blk += 8192) {
+		start = blk > from ? blk : from;
+		end = blk + 4096 < size ? blk + 4096 : size;
+		if (start < end) {
+			bad = pattern_mismatch(fd, start, end - start, SEED_B, start);
+			if (bad != -1)
+				return bad;
+		}
+		start = blk + 4096 > from ? blk + 4096 : from;
+		end = blk + 8192 < size ? blk + 8192 : size;
+		if (start < end) {
+			bad = pattern_mismatch(fd, start, end - start, PATTERN_ZERO, 0);
+			if (bad != -1)
+				return bad;
+		}
+	}
+	return -1;
+}
+
+/* A destination of @size bytes: a block of data, a block of hole, and so on. */
+static int direct_dst_prepare(int fd, int64_t size)
+{
+	int64_t blk;
+
+	for (blk = 0; blk < size; blk += 8192)
+		if (pattern_write(fd, blk, blk + 4096 < size ? 4096 : size - blk,
+				  SEED_B, blk))
+			return -1;
+	return ftruncate(fd, size) || fsync(fd) ? -1 : 0;
+}
+
+/*
+ * A destination opened with O_DIRECT refuses a piece of a write that ends
+ * off a block boundary (EINVAL), after landing the pieces before it when
+ * the write spans several extents (ext4, here with every other block a
+ * hole).  Whatever the filesystem does, the count must say exactly what
+ * changed: the bytes it names hold the source, the others are untouched,
+ * and a failure changed nothing.
+ */
+TEST_F(data, direct_dst_count_is_exact)
+{
+	static const int64_t tails[] = { 5000, 70000, 163940 };
+	const int64_t src_off = 0x25000, dst_size = 604098;
+	int64_t ret, bad;
+	unsigned int i;
+	int dio, buffered;
+
+	for (i = 0; i < ARRAY_SIZE(tails); i++) {
+		ASSERT_EQ(0, ftruncate(self->e.src_fd, 0));
+		ASSERT_EQ(0, pattern_write(self->e.src_fd, 0, src_off + tails[i],
+					   SEED_A, 0));
+		buffered = open_new(self->e.dst_dir, "direct", O_RDWR);
+		ASSERT_LE(0, buffered);
+		ASSERT_EQ(0, direct_dst_prepare(buffered, dst_size));
+		dio = open_at(self->e.dst_dir, "direct", O_RDWR | O_DIRECT);
+		if (dio < 0 && errno == EINVAL)
+			SKIP(return, "no O_DIRECT on %s", variant->dst.name);
+		ASSERT_LE(0, dio);
+
+		ret = copy_range(self->e.src_fd, src_off, dio, 0, INT64_MAX, 0);
+		if (ret < 0) {
+			EXPECT_EQ(EINVAL, errno);
+			ret = 0;
+		}
+		EXPECT_GE(tails[i], ret);
+		EXPECT_EQ(-1, pattern_mismatch(buffered, 0, ret, SEED_A, src_off));
+		bad = direct_dst_kept(buffered, ret, dst_size);
+		EXPECT_EQ(-1, bad)
+			TH_LOG("tail %lld: %lld bytes reported, byte %lld changed",
+			       (long long)tails[i], (long long)ret, (long long)bad);
+		EXPECT_EQ(dst_size, file_size(buffered));
+		close(dio);
+		close(buffered);
+	}
+	EXPECT_POSITIONS_KEPT();
+}
+
 TEST_HARNESS_MAIN
