@@ -5,11 +5,10 @@
 # builds the selftests, the samples and the library's device tests on the
 # host, then boots the debug kernel in KDIR once: KUnit runs when the module
 # loads, then every selftest program, the crcp tree test, the library's
-# tests, the power-cut test (within POWERCUT_BUDGET seconds) and the fault
-# injection walk (fault_walk, within FAULT_SECONDS), and the module is
-# unloaded.  The fuzzer is not run here while its job checks fail against
-# the restructured module (make fuzz; see the README).  The run directory
-# (kernel log, TAP)
+# tests, the power-cut test (within POWERCUT_BUDGET seconds), a short
+# fixed-seed fuzz run as root and as nobody, and the fault injection walk
+# (fault_walk, within FAULT_SECONDS), and the module is unloaded.  The run
+# directory (kernel log, TAP)
 # is kept in RUNDIR for check-report.py.  Prints a FAIL line for whatever
 # could not be built; the VM's own results are in RUNDIR.
 
@@ -49,5 +48,8 @@ tools/vm/run-vm --kdir "$kdir" --keep "$rundir" \
 	-- "$top/tools/testing/vm/crcp_tree_test.sh" "$top/samples/target/release/crcp" \
 	-- "$top/tools/testing/vm/library_test.sh" "$libtest" \
 	-- "$top/tools/testing/vm/powercut_test.sh" "$top/samples/target/release/examples/copy-range" "$top/samples/target/release/crcp" \
+	-- "$top/tools/testing/fuzz/copy_range_fuzz" --seed 1 --seconds "${FUZZ_SECONDS:-60}" \
+	-- "$top/tools/testing/fuzz/copy_range_fuzz" --seed 2 --seconds "${FUZZ_SECONDS:-60}" \
+		--user nobody \
 	-- "$top/tools/testing/fault/fault_walk" --budget "$fault_s" >&2
 echo "check: VM exited with status $?" >&2

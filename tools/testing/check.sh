@@ -47,9 +47,9 @@ phase "VM (build of the tests, boot, every test)"
 suites=$(grep -rho --include=*.rs 'kunit_tests(\w*)' rust | sed 's/kunit_tests(\(.*\))/\1/')
 args=()
 for s in $suites; do args+=(--kunit-suite "$s"); done
-# Every selftest program, plus crcp_tree_test, library_test, powercut_test
-# and fault_walk.
-nprogs=$(($(ls tools/testing/selftests/copy_range/*_test.c | wc -l) + 4))
+# Every selftest program, plus crcp_tree_test, library_test, powercut_test,
+# two fuzz runs and fault_walk.
+nprogs=$(($(ls tools/testing/selftests/copy_range/*_test.c | wc -l) + 6))
 python3 tools/testing/check-report.py "$rundir" "${args[@]}" --selftests "$nprogs" \
 	--kmemleak --umount \
 	--results "$results/lint" --results "$results/host" --results "$results/vm-build"
