@@ -526,3 +526,27 @@ impl HoleFinder {
 pub(crate) fn signal_pending() -> bool {
     kernel::current!().signal_pending()
 }
+
+#[kunit_tests(copy_range_vfs)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counts_and_errnos_convert() {
+        assert_eq!(count_result(0), Ok(0));
+        assert_eq!(count_result(4096), Ok(4096));
+        assert_eq!(count_result(-i64::from(bindings::EINVAL)), Err(EINVAL));
+    }
+
+    /// The over-report check, which no in-tree filesystem reaches from a test: FUSE refuses a
+    /// daemon's over-report itself (`fuse_copy_file_range()` returns `EIO`), and only an NFS
+    /// server could send one to a client that passes it through.
+    #[test]
+    fn a_count_past_the_request_is_eio() {
+        assert_eq!(count_at_most(4096, 4096), Ok(4096));
+        assert_eq!(count_at_most(0, 4096), Ok(0));
+        assert_eq!(count_at_most(4097, 4096), Err(EIO));
+        assert_eq!(count_at_most(i64::MAX, 0), Err(EIO));
+        assert_eq!(count_at_most(-i64::from(bindings::EIO), 4096), Err(EIO));
+    }
+}

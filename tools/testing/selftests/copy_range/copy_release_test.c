@@ -381,7 +381,10 @@ TEST_F_TIMEOUT(stalled, daemon_killed_holding_its_own_job_exits, 60)
 /*
  * A FUSE server that answers COPY_FILE_RANGE with more bytes than were
  * asked for: copy_range reports EIO instead of the count, for a single copy,
- * a vector and a job.
+ * a vector and a job.  The FUSE client already refuses such an answer
+ * (fuse_copy_file_range() returns EIO), so this checks the errno end to
+ * end; the module's own check of the count, for a filesystem that passes an
+ * over-report through (the NFS client), is KUnit's copy_range_vfs.
  */
 TEST(overreported_counts_are_eio)
 {
