@@ -1473,6 +1473,11 @@ struct job {
 	uint64_t total, natural, dst_old_size, limit;
 	/* O_DIRECT on either side: the copy may fail with EINVAL. */
 	bool direct;
+	/*
+	 * The job holds its source too (an exact job).  Only what it holds
+	 * is given back when it ends: another job may hold the file by then.
+	 */
+	bool holds_src;
 	bool cancelled, ended, checked;
 	/* A copy of the long files, which kill_test() and flood() check. */
 	int long_loc;
@@ -1535,7 +1540,8 @@ static void job_check(struct job *j)
 	} else if (j->dst_pf >= 0) {
 		weak_check(&pfiles[j->dst_pf], j->segs, j->nr, j->dst_old_size);
 	}
-	lock_pfile(j->src_pf, false);
+	if (j->holds_src)
+		lock_pfile(j->src_pf, false);
 	lock_pfile(j->dst_pf, false);
 	j->checked = true;
 }
@@ -1653,7 +1659,8 @@ static void job_add(int fd, enum op how, const struct zfd *s, const struct zfd *
 	}
 	if (j->natural > MODEL_CAP)
 		j->exact = false;
-	if (j->exact)
+	j->holds_src = j->exact;
+	if (j->holds_src)
 		lock_pfile(s->pf, true);
 	lock_pfile(d->pf, true);
 }
@@ -1696,7 +1703,8 @@ static void job_close(struct job *j)
 		} else if (j->dst_pf >= 0) {
 			weak_check(&pfiles[j->dst_pf], j->segs, j->nr, j->dst_old_size);
 		}
-		lock_pfile(j->src_pf, false);
+		if (j->holds_src)
+			lock_pfile(j->src_pf, false);
 		lock_pfile(j->dst_pf, false);
 	}
 	if (j->long_loc >= 0)
