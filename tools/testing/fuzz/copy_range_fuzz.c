@@ -1473,11 +1473,6 @@ struct job {
 	uint64_t total, natural, dst_old_size, limit;
 	/* O_DIRECT on either side: the copy may fail with EINVAL. */
 	bool direct;
-	/*
-	 * The job holds its source too (an exact job).  Only what it holds
-	 * is given back when it ends: another job may hold the file by then.
-	 */
-	bool holds_src;
 	bool cancelled, ended, checked;
 	/* A copy of the long files, which kill_test() and flood() check. */
 	int long_loc;
@@ -1504,6 +1499,18 @@ static void lock_pfile(int pf, bool busy)
 {
 	if (pf >= 0)
 		pfiles[pf].busy = busy;
+}
+
+/*
+ * Gives back the files a job holds: its destination, and its source if the
+ * job is exact (job_add() took no other).  Another job may hold that source
+ * as its destination by now.
+ */
+static void job_unlock(const struct job *j)
+{
+	if (j->exact)
+		lock_pfile(j->src_pf, false);
+	lock_pfile(j->dst_pf, false);
 }
 
 /* A job's final status against what it was asked to do; then its data. */
@@ -1540,9 +1547,7 @@ static void job_check(struct job *j)
 	} else if (j->dst_pf >= 0) {
 		weak_check(&pfiles[j->dst_pf], j->segs, j->nr, j->dst_old_size);
 	}
-	if (j->holds_src)
-		lock_pfile(j->src_pf, false);
-	lock_pfile(j->dst_pf, false);
+	job_unlock(j);
 	j->checked = true;
 }
 
@@ -1659,8 +1664,7 @@ static void job_add(int fd, enum op how, const struct zfd *s, const struct zfd *
 	}
 	if (j->natural > MODEL_CAP)
 		j->exact = false;
-	j->holds_src = j->exact;
-	if (j->holds_src)
+	if (j->exact)
 		lock_pfile(s->pf, true);
 	lock_pfile(d->pf, true);
 }
@@ -1703,9 +1707,7 @@ static void job_close(struct job *j)
 		} else if (j->dst_pf >= 0) {
 			weak_check(&pfiles[j->dst_pf], j->segs, j->nr, j->dst_old_size);
 		}
-		if (j->holds_src)
-			lock_pfile(j->src_pf, false);
-		lock_pfile(j->dst_pf, false);
+		job_unlock(j);
 	}
 	if (j->long_loc >= 0)
 		check_long(j->long_loc, "after closing a job on it");
