@@ -151,4 +151,26 @@ struct copy_range_vec {
 /* Submits a vector as one job; returns its descriptor. */
 #define COPY_RANGE_IOC_SUBMITV	_IOW(COPY_RANGE_IOC_MAGIC, 0x04, struct copy_range_vec)
 
+/*
+ * io_uring: IORING_OP_URING_CMD (or IORING_OP_URING_CMD128) on an open
+ * /dev/copy_range, with one of the cmd_op values below.  The CQE's res is
+ * what the matching ioctl returns: the bytes copied, or -errno; the checks,
+ * errnos and counts are those of the ioctl.  A copy runs in an io-wq
+ * worker, a thread of the submitting process (its credentials, its
+ * RLIMIT_FSIZE, its cgroups); only a request that fails its first checks
+ * completes without one.  IORING_OP_ASYNC_CANCEL, closing the ring and the
+ * process's exit stop a copy at its next chunk: it completes with the count
+ * so far, or -ECANCELED if nothing was copied.
+ *
+ * COPY_RANGE_URING_CMD_COPY: the command area of a 128-byte SQE
+ * (IORING_SETUP_SQE128 or IORING_OP_URING_CMD128) holds a struct
+ * copy_range_args; its @copied is not written.  EINVAL in a 64-byte SQE.
+ *
+ * COPY_RANGE_URING_CMD_COPYV: the first 8 bytes of the command area hold a
+ * user pointer (__u64) to a struct copy_range_vec; @done_segs and @copied
+ * are written back there as COPY_RANGE_IOC_COPYV writes them.  Any SQE size.
+ */
+#define COPY_RANGE_URING_CMD_COPY	_IOW(COPY_RANGE_IOC_MAGIC, 0x20, struct copy_range_args)
+#define COPY_RANGE_URING_CMD_COPYV	_IOWR(COPY_RANGE_IOC_MAGIC, 0x21, struct copy_range_vec)
+
 #endif /* _UAPI_LINUX_COPY_RANGE_H */
