@@ -36,7 +36,8 @@ BASE_PKGS=(build-essential flex bison bc libelf-dev libssl-dev cpio kmod
 	busybox-static btrfs-progs xfsprogs e2fsprogs attr
 	"clang-$LLVM_VER" "lld-$LLVM_VER" "llvm-$LLVM_VER" "libclang-$LLVM_VER-dev"
 	python3 python3-docutils rsync tmux
-	libfuse3-dev fuse3 dmsetup util-linux)
+	libfuse3-dev fuse3 dmsetup util-linux
+	liburing-dev)
 
 apt_updated=0
 apt_update() {
