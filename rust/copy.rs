@@ -62,6 +62,12 @@ impl Files {
         })
     }
 
+    /// The checks of one range that cannot block (see [`check_without_blocking`]): an error
+    /// here is the error [`Files::copy`] would return.
+    pub(crate) fn check_without_blocking(&self, src_off: i64, dst_off: i64, len: u64) -> Result {
+        check_without_blocking(self, src_off, dst_off, len)
+    }
+
     /// Checks one range without copying (see [`check`]). Returns the bytes a copy would cover:
     /// `len` clamped to the source's end of file.
     pub(crate) fn check(&self, src_off: i64, dst_off: i64, len: u64) -> Result<u64> {
@@ -100,25 +106,10 @@ impl Files {
     }
 }
 
-/// The counts a checked range yields.
-struct Checked {
-    /// `len` clamped to the source's end of file.
-    to_eof: u64,
-    /// That, shortened to the destination's file-size limits: what to copy now.
-    to_copy: u64,
-}
-
-/// The checks of `generic_copy_file_checks()` and `rw_verify_area()`, in their order, with the
-/// differences `copy_range` makes on purpose (see `Documentation/copy_range.rst`):
-///
-/// - copies across filesystems are allowed, except under `COPY_RANGE_SHARE_REQUIRE` (`EXDEV`);
-/// - a file on a pseudo filesystem (procfs, sysfs...) is `EINVAL`, never a 0-byte success;
-/// - overlapping ranges of the same data are `EINVAL` also through two superblocks (an
-///   overlayfs file and the file below it);
-/// - under `COPY_RANGE_SHARE_REQUIRE`, a filesystem that cannot share is `EOPNOTSUPP`, even for
-///   a length of 0, so that callers can probe, and a range it could not share whole is `EINVAL`
-///   before anything is copied.
-fn check(files: &Files, src_off: i64, dst_off: i64, len: u64) -> Result<Checked> {
+/// The first of [`check`]'s checks, in its order: those that read only the files' modes and
+/// flags, so that they take no lock, do no I/O and call no security or fsnotify hook, and may
+/// run where blocking is not allowed (an io_uring command's first issue).
+fn check_without_blocking(files: &Files, src_off: i64, dst_off: i64, len: u64) -> Result {
     let (src, dst) = (&files.src, &files.dst);
     // generic_file_rw_checks()
     if src.kind() == InodeKind::Directory || dst.kind() == InodeKind::Directory {
@@ -142,7 +133,30 @@ fn check(files: &Files, src_off: i64, dst_off: i64, len: u64) -> Result<Checked>
     if src.swapfile() || dst.swapfile() {
         return Err(ETXTBSY);
     }
-    check_wrap(src_off, dst_off, len)?;
+    check_wrap(src_off, dst_off, len)
+}
+
+/// The counts a checked range yields.
+struct Checked {
+    /// `len` clamped to the source's end of file.
+    to_eof: u64,
+    /// That, shortened to the destination's file-size limits: what to copy now.
+    to_copy: u64,
+}
+
+/// The checks of `generic_copy_file_checks()` and `rw_verify_area()`, in their order, with the
+/// differences `copy_range` makes on purpose (see `Documentation/copy_range.rst`):
+///
+/// - copies across filesystems are allowed, except under `COPY_RANGE_SHARE_REQUIRE` (`EXDEV`);
+/// - a file on a pseudo filesystem (procfs, sysfs...) is `EINVAL`, never a 0-byte success;
+/// - overlapping ranges of the same data are `EINVAL` also through two superblocks (an
+///   overlayfs file and the file below it);
+/// - under `COPY_RANGE_SHARE_REQUIRE`, a filesystem that cannot share is `EOPNOTSUPP`, even for
+///   a length of 0, so that callers can probe, and a range it could not share whole is `EINVAL`
+///   before anything is copied.
+fn check(files: &Files, src_off: i64, dst_off: i64, len: u64) -> Result<Checked> {
+    check_without_blocking(files, src_off, dst_off, len)?;
+    let (src, dst) = (&files.src, &files.dst);
     let to_eof = clamp_to_eof(src_off, len, src.size());
     let mut to_copy = to_eof;
     if to_copy > 0 {

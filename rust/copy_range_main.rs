@@ -11,6 +11,7 @@
 //! Layout, from the ioctls down:
 //!
 //! - [`uapi`]: the ABI, generated from the C header.
+//! - The ioctls below, and the same copies as io_uring commands: [`uring_copy`].
 //! - [`copy`]: one call's files and checks; [`vec`]: vectors of ranges; [`job`]: asynchronous
 //!   copies, with [`job_queue`] (where they run), [`job_limit`] (how many) and [`submitter`]
 //!   (whose credentials and limits they copy with); [`anon_file`]: the job descriptors.
@@ -19,8 +20,8 @@
 //! - Shared vocabulary: [`progress`] (how far a copy got, how its caller steers it), [`range`]
 //!   (pure arithmetic and the chunk sizes, under KUnit), [`stats`] (the debugfs counters).
 //! - The only raw kernel calls: [`vfs`] (files), [`completion`] (a killable wait),
-//!   [`misc_mode`] (the device node's mode), [`helpers`] (bindgen output for the C helpers in
-//!   `helpers.c`).
+//!   [`misc_mode`] (the device node's mode), [`uring_cmd`] (io_uring commands), [`helpers`]
+//!   (bindgen output for the C helpers in `helpers.c`).
 
 use kernel::{
     debugfs,
@@ -53,6 +54,8 @@ mod range;
 mod stats;
 mod submitter;
 mod uapi;
+mod uring_cmd;
+mod uring_copy;
 mod vec;
 mod vfs;
 
@@ -131,7 +134,7 @@ impl MiscDevice for CopyRangeDevice {
         match cmd {
             uapi::COPY_RANGE_IOC_COPY => ioctl_copy(arg),
             uapi::COPY_RANGE_IOC_SUBMIT => ioctl_submit(arg),
-            uapi::COPY_RANGE_IOC_COPYV => ioctl_copyv(arg),
+            uapi::COPY_RANGE_IOC_COPYV => copyv(arg),
             uapi::COPY_RANGE_IOC_SUBMITV => ioctl_submitv(arg),
             _ => Err(ENOTTY),
         }
@@ -142,10 +145,7 @@ impl MiscDevice for CopyRangeDevice {
 fn ioctl_copy(arg: UserPtr) -> Result<isize> {
     let size = core::mem::size_of::<uapi::CopyRangeArgs>();
     let args: uapi::CopyRangeArgs = UserSlice::new(arg, size).reader().read()?;
-    let files = copy::Files::from_fds(args.src_fd, args.dst_fd, args.flags)?;
-    // `loff_t`, as `copy_file_range(2)` reads its offsets.
-    let (src_off, dst_off) = (args.src_off as i64, args.dst_off as i64);
-    let copied = files.copy(src_off, dst_off, args.len, &progress::Interruptible)?;
+    let copied = copy_args(&args)?;
     // Only `copied` is written back: the other fields are the caller's and stay as they are.
     let field = arg.wrapping_byte_add(core::mem::offset_of!(uapi::CopyRangeArgs, copied));
     // As for copy_file_range(2), a fault here after data was copied is still EFAULT.
@@ -154,6 +154,15 @@ fn ioctl_copy(arg: UserPtr) -> Result<isize> {
         .write(&copied)?;
     // At most MAX_RW_COUNT, so it fits.
     Ok(copied as isize)
+}
+
+/// One synchronous copy as `args` describe it, on behalf of the current task: what
+/// `COPY_RANGE_IOC_COPY` and `COPY_RANGE_URING_CMD_COPY` do. Returns the bytes copied.
+fn copy_args(args: &uapi::CopyRangeArgs) -> Result<u64> {
+    let files = copy::Files::from_fds(args.src_fd, args.dst_fd, args.flags)?;
+    // `loff_t`, as `copy_file_range(2)` reads its offsets.
+    let (src_off, dst_off) = (args.src_off as i64, args.dst_off as i64);
+    files.copy(src_off, dst_off, args.len, &progress::Interruptible)
 }
 
 /// `COPY_RANGE_IOC_SUBMIT`: checks as `COPY_RANGE_IOC_COPY` does, then starts a job: a
@@ -167,8 +176,9 @@ fn ioctl_submit(arg: UserPtr) -> Result<isize> {
     job::Job::submit(req.files, req.segments, req.total)
 }
 
-/// `COPY_RANGE_IOC_COPYV`: a synchronous vector copy.
-fn ioctl_copyv(arg: UserPtr) -> Result<isize> {
+/// `COPY_RANGE_IOC_COPYV` and `COPY_RANGE_URING_CMD_COPYV`: a synchronous vector copy of the
+/// `struct copy_range_vec` at `arg`, whose `done_segs` and `copied` are written back.
+fn copyv(arg: UserPtr) -> Result<isize> {
     let size = core::mem::size_of::<uapi::CopyRangeVec>();
     let (mut reader, mut writer) = UserSlice::new(arg, size).reader_writer();
     let mut args: uapi::CopyRangeVec = reader.read()?;

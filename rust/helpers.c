@@ -9,6 +9,10 @@
 #include <linux/dcache.h>
 #include <linux/freezer.h>
 #include <linux/fsnotify.h>
+#include <linux/io_uring/cmd.h>
+#include <linux/kthread.h>
+#include <linux/memcontrol.h>
+#include <linux/sched/mm.h>
 #include <linux/sched/signal.h>
 #include <linux/sched/xacct.h>
 #include <linux/splice.h>
@@ -127,6 +131,44 @@ void copy_range_revert_creds(const struct cred *old)
 	revert_creds(old);
 }
 
+/*
+ * The submitter's memory and block cgroups, which a job's page cache,
+ * memory and I/O are charged to, as loop.c charges a loop worker's: with
+ * set_active_memcg() and kthread_associate_blkcg().  Without this, a
+ * worker's reads and writes would charge the root cgroups, and a user in a
+ * small cgroup could fill the page cache by submitting instead of copying.
+ */
+void copy_range_cgroups_get(struct copy_range_cgroups *cg)
+{
+	/* NULL: the active memcg, else current->mm's, as a charge picks it. */
+	cg->memcg = get_mem_cgroup_from_mm(NULL);
+#ifdef CONFIG_BLK_CGROUP
+	cg->blkcg = task_get_css(current, io_cgrp_id);
+#else
+	cg->blkcg = NULL;
+#endif
+}
+
+void copy_range_cgroups_put(struct copy_range_cgroups *cg)
+{
+	mem_cgroup_put(cg->memcg);
+	if (cg->blkcg)
+		css_put(cg->blkcg);
+}
+
+/* Charges the current kernel thread's work to @cg until the matching leave. */
+struct mem_cgroup *copy_range_cgroups_enter(const struct copy_range_cgroups *cg)
+{
+	kthread_associate_blkcg(cg->blkcg);
+	return set_active_memcg(cg->memcg);
+}
+
+void copy_range_cgroups_leave(struct mem_cgroup *old)
+{
+	set_active_memcg(old);
+	kthread_associate_blkcg(NULL);
+}
+
 u64 copy_range_rlimit_fsize(void)
 {
 	unsigned long limit = rlimit(RLIMIT_FSIZE);
@@ -159,4 +201,42 @@ int copy_range_user_keys(const struct cred *cred,
 		n++;
 	}
 	return n;
+}
+
+/*
+ * io_uring commands (uring_cmd.rs).  The layout of struct io_uring_cmd and
+ * of the SQE, and the issue flags, live in io_uring's headers, which the
+ * Rust bindings do not include.
+ */
+u32 copy_range_uring_cmd_op(const struct io_uring_cmd *cmd)
+{
+	return cmd->cmd_op;
+}
+
+/*
+ * Copies @len bytes of the SQE's command area into @buf, once: the SQE may
+ * still be in the ring that user space shares, so every later look must be
+ * at the copy.  The area is 16 bytes in a 64-byte SQE and 80 in a 128-byte
+ * one.  Returns false, copying nothing, if the area is shorter than @len.
+ */
+bool copy_range_uring_cmd_read(const struct io_uring_cmd *cmd,
+			       unsigned int issue_flags, void *buf, size_t len)
+{
+	size_t sqe = sizeof(struct io_uring_sqe);
+	size_t area = (issue_flags & IO_URING_F_SQE128 ? 2 * sqe : sqe) -
+		      offsetof(struct io_uring_sqe, cmd);
+
+	if (len > area)
+		return false;
+	memcpy(buf, cmd->sqe->cmd, len);
+	return true;
+}
+
+/*
+ * Whether io_uring issued the command from the submitter's own context,
+ * where it must not block: -EAGAIN then hands it to an io-wq worker.
+ */
+bool copy_range_uring_nonblocking(unsigned int issue_flags)
+{
+	return issue_flags & IO_URING_F_NONBLOCK;
 }

@@ -3,7 +3,8 @@
  * The module's C side: out-of-line wrappers of static inline kernel helpers
  * and structure walks that the Rust bindings cannot reach, for files
  * (vfs.rs), the submitter's credentials and limits (submitter.rs), the
- * current task (vfs.rs) and user namespaces (job_limit.rs); and the kernel
+ * current task (vfs.rs), user namespaces (job_limit.rs) and io_uring
+ * commands (uring_cmd.rs); and the kernel
  * functions Rust calls whose headers the kernel's bindings leave out
  * (anon_file.rs).
  *
@@ -17,9 +18,12 @@
 #include <linux/anon_inodes.h>
 #include <linux/types.h>
 
+struct cgroup_subsys_state;
 struct cred;
 struct file;
 struct inode;
+struct io_uring_cmd;
+struct mem_cgroup;
 
 ssize_t copy_range_splice(struct file *in, loff_t pos_in, struct file *out,
 			  loff_t pos_out, size_t len);
@@ -34,6 +38,26 @@ const struct cred *copy_range_get_current_cred(void);
 const struct cred *copy_range_override_creds(const struct cred *cred);
 void copy_range_revert_creds(const struct cred *old);
 u64 copy_range_rlimit_fsize(void);
+
+/**
+ * struct copy_range_cgroups - the cgroups a job's work is charged to
+ * @memcg: the submitter's memory cgroup (counted reference; NULL when
+ *	memory cgroups are disabled)
+ * @blkcg: the submitter's io cgroup (counted reference, or NULL)
+ */
+struct copy_range_cgroups {
+	struct mem_cgroup *memcg;
+	struct cgroup_subsys_state *blkcg;
+};
+
+void copy_range_cgroups_get(struct copy_range_cgroups *cg);
+void copy_range_cgroups_put(struct copy_range_cgroups *cg);
+struct mem_cgroup *copy_range_cgroups_enter(const struct copy_range_cgroups *cg);
+void copy_range_cgroups_leave(struct mem_cgroup *old);
+u32 copy_range_uring_cmd_op(const struct io_uring_cmd *cmd);
+bool copy_range_uring_cmd_read(const struct io_uring_cmd *cmd,
+			       unsigned int issue_flags, void *buf, size_t len);
+bool copy_range_uring_nonblocking(unsigned int issue_flags);
 
 /**
  * struct copy_range_user_key - one level of a user's place in the user

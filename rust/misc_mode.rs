@@ -6,8 +6,9 @@
 //! checks come from the file descriptors it is given, so opening the device grants nothing.
 //! The kernel's [`MiscDeviceRegistration`] has no field for the node's mode, which devtmpfs then
 //! creates as 0600. This registers the same `struct miscdevice`, built by
-//! [`MiscDeviceOptions::into_raw`] with the same file operations, plus `mode`; that field is the
-//! obvious addition to `MiscDeviceOptions` upstream, after which this file goes away.
+//! [`MiscDeviceOptions::into_raw`], plus `mode`, and with the file operations of
+//! [`crate::uring_cmd`] (the kernel's, plus `uring_cmd`). Both are obvious additions to
+//! `MiscDeviceOptions` and `MiscDevice` upstream, after which this file goes away.
 //!
 //! C header: [`include/linux/miscdevice.h`](srctree/include/linux/miscdevice.h).
 
@@ -24,11 +25,17 @@ use kernel::{
     types::Opaque,
 };
 
+use crate::uring_cmd::{
+    self,
+    UringCmd, //
+};
+
 /// A registered misc device with node mode `mode`.
 ///
 /// # Invariants
 ///
-/// - `inner` is a `struct miscdevice` built by `MiscDeviceOptions::into_raw::<T>()`, registered
+/// - `inner` is a `struct miscdevice` built by `MiscDeviceOptions::into_raw::<T>()` with the
+///   file operations of `uring_cmd::file_operations::<T>()`, registered
 ///   with `misc_register()` for the whole life of `self`, and deregistered once, on drop.
 /// - The layout is that of [`MiscDeviceRegistration<T>`] (`#[repr(transparent)]` over an
 ///   `Opaque<bindings::miscdevice>` in both), because the file operations of `T` find the
@@ -59,13 +66,15 @@ const _: () = assert!(
         == core::mem::align_of::<MiscDeviceRegistration<()>>()
 );
 
-impl<T: MiscDevice> MiscDeviceWithMode<T> {
-    /// Registers the device described by `opts` with node mode `mode` (permission bits).
+impl<T: MiscDevice + UringCmd> MiscDeviceWithMode<T> {
+    /// Registers the device described by `opts` with node mode `mode` (permission bits) and
+    /// `T`'s io_uring commands.
     pub(crate) fn register(opts: MiscDeviceOptions, mode: u16) -> impl PinInit<Self, Error> {
         try_pin_init!(Self {
             inner <- Opaque::try_ffi_init(move |slot: *mut bindings::miscdevice| {
                 let mut raw = opts.into_raw::<T>();
                 raw.mode = mode;
+                raw.fops = uring_cmd::file_operations::<T>();
                 // SAFETY: The initializer may write to `slot`.
                 unsafe { slot.write(raw) };
                 // SAFETY: `slot` holds a fully built `struct miscdevice` whose memory is pinned

@@ -86,6 +86,10 @@ pub(crate) const COPY_RANGE_JOB_IOC_STATUS: u32 = _IOR::<CopyRangeStatus>(MAGIC,
 pub(crate) const COPY_RANGE_JOB_IOC_WAIT: u32 = _IOR::<CopyRangeStatus>(MAGIC, 0x11);
 /// `COPY_RANGE_JOB_IOC_CANCEL`, on a job descriptor.
 pub(crate) const COPY_RANGE_JOB_IOC_CANCEL: u32 = _IO(MAGIC, 0x12);
+/// io_uring `cmd_op`s, numbered as ioctls are.
+pub(crate) const COPY_RANGE_URING_CMD_COPY: u32 = _IOW::<CopyRangeArgs>(MAGIC, 0x20);
+/// See [`COPY_RANGE_URING_CMD_COPY`].
+pub(crate) const COPY_RANGE_URING_CMD_COPYV: u32 = _IOWR::<CopyRangeVec>(MAGIC, 0x21);
 
 /// `COPY_RANGE_JOB_RUNNING`.
 pub(crate) const COPY_RANGE_JOB_RUNNING: u32 = generated::COPY_RANGE_JOB_RUNNING;
@@ -101,7 +105,7 @@ pub(crate) const COPY_RANGE_VEC_MAX_SEGS: u32 = generated::COPY_RANGE_VEC_MAX_SE
 /// Layout and numbers as the C compiler computed them from the header (`uapi_c.c`).
 mod c_abi {
     extern "C" {
-        pub(super) static copy_range_c_ioc: [u32; 7];
+        pub(super) static copy_range_c_ioc: [u32; 9];
         pub(super) static copy_range_c_args_size: u32;
         pub(super) static copy_range_c_args_offsets: [u32; 7];
         pub(super) static copy_range_c_sizes: [u32; 3];
@@ -128,6 +132,8 @@ mod tests {
             COPY_RANGE_JOB_IOC_STATUS,
             COPY_RANGE_JOB_IOC_WAIT,
             COPY_RANGE_JOB_IOC_CANCEL,
+            COPY_RANGE_URING_CMD_COPY,
+            COPY_RANGE_URING_CMD_COPYV,
         ];
         assert_eq!(rust, c);
     }

@@ -21,6 +21,8 @@ const u32 copy_range_c_ioc[] = {
 	COPY_RANGE_JOB_IOC_STATUS,
 	COPY_RANGE_JOB_IOC_WAIT,
 	COPY_RANGE_JOB_IOC_CANCEL,
+	COPY_RANGE_URING_CMD_COPY,
+	COPY_RANGE_URING_CMD_COPYV,
 };
 
 const u32 copy_range_c_args_size = sizeof(struct copy_range_args);

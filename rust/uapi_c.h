@@ -5,7 +5,7 @@
 
 #include <linux/types.h>
 
-extern const u32 copy_range_c_ioc[7];
+extern const u32 copy_range_c_ioc[9];
 extern const u32 copy_range_c_args_size;
 extern const u32 copy_range_c_args_offsets[7];
 extern const u32 copy_range_c_sizes[3];
