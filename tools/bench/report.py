@@ -3,7 +3,9 @@
 """Turns copy_bench's CSV into results/bench.csv, bench.md (tables and the
 ratios a reviewer asks for first) and bench.svg (time against size, log-log,
 one panel per filesystem); with --tree, tree-bench.sh's CSV into
-results/bench-tree.csv and the "Tree copy" section of bench.md.
+results/bench-tree.csv and the "Tree copy" section of bench.md; with
+--calls, call_cost's and uring_cost's rows into results/bench-calls.csv and
+the "What one call costs" and "Many copies in flight" sections.
 
     report.py RAW_CSV OUTDIR [MACHINE] [--tree TREE_CSV] [--calls CALLS_CSV]
 
@@ -87,6 +89,9 @@ def load_calls(path):
 
 def calls_section(rows):
     """copy_range against copy_file_range(2), call for call."""
+    rows = {k: v for k, v in rows.items() if k[2] in dict(CALL_CASES)}
+    if not rows:
+        return []
     fss = [fs for fs in FILESYSTEMS if any(k[0] == fs for k in rows)]
     any_row = next(iter(rows.values()))
     out = [f"One call at a time, {any_row['iters']} calls per sample, "
@@ -114,6 +119,172 @@ def calls_section(rows):
                                   ("copy_file_range", "copy_range", "copy_range_allow"))
             out.append(f"| {fs} | {label} | {cell(cfr)} | {cell(flags0)} | {cell(allow)} | "
                        f"{ratio(med(flags0), med(cfr))} | {ratio(med(allow), med(cfr))} |")
+    return out
+
+
+# uring_cost's rows: (method prefix, label) in table order; a method is
+# PREFIX_N, N copies in flight (threads for the synchronous calls).
+INFLIGHT_TRANSPORTS = [
+    ("ring", "io_uring `COPY_RANGE_URING_CMD_COPY`"),
+    ("jobs", "job descriptors (`SUBMIT`, then `WAIT` at 1, poll otherwise)"),
+    ("linkcp", "io_uring `READ` linked to `WRITE` (4 KiB buffer)"),
+    ("ioctl", "`COPY_RANGE_IOC_COPY`, N threads"),
+    ("cfr", "`copy_file_range(2)`, N threads"),
+]
+INFLIGHT_SMALL, INFLIGHT_BIG = "inflight_4k", "inflight_16m"
+INFLIGHT_DEPTHS = {INFLIGHT_SMALL: [1, 16, 64], INFLIGHT_BIG: [1, 16]}
+
+# The targets of the io_uring transport: label, numerator, denominator (each
+# (method, case); a ratio of wall ns per copy), comparison, bound, and the
+# filesystems it is set for (None: all).  Throughput is the inverse of the
+# time per copy, so "16 in flight / 1 at a time" divides 1's time by 16's.
+INFLIGHT_TARGETS = [
+    ("io_uring, 64 in flight / one `copy_file_range(2)` at a time, per 4 KiB copy",
+     ("ring_64", INFLIGHT_SMALL), ("cfr_1", INFLIGHT_SMALL), "<=", 1.0, None),
+    ("io_uring / job descriptors, 64 in flight each, per 4 KiB copy",
+     ("ring_64", INFLIGHT_SMALL), ("jobs_64", INFLIGHT_SMALL), "<=", 0.3, None),
+    ("throughput, io_uring 16 MiB copies, 16 in flight / 1 at a time",
+     ("ring_1", INFLIGHT_BIG), ("ring_16", INFLIGHT_BIG), ">=", 1.5, ("ext4", "xfs")),
+]
+# What else the same rows answer, without a target.
+INFLIGHT_OTHER = [
+    ("io_uring / `copy_file_range(2)`, 64 in flight each (threads), per 4 KiB copy",
+     ("ring_64", INFLIGHT_SMALL), ("cfr_64", INFLIGHT_SMALL)),
+    ("io_uring / linked `READ`→`WRITE`, 64 in flight each, per 4 KiB copy",
+     ("ring_64", INFLIGHT_SMALL), ("linkcp_64", INFLIGHT_SMALL)),
+    ("io_uring, 1 in flight / `COPY_RANGE_IOC_COPY`, per 4 KiB copy (the trip through io-wq)",
+     ("ring_1", INFLIGHT_SMALL), ("ioctl_1", INFLIGHT_SMALL)),
+    ("io_uring, 64 in flight / 1, per 4 KiB copy",
+     ("ring_64", INFLIGHT_SMALL), ("ring_1", INFLIGHT_SMALL)),
+    ("CPU, io_uring 64 in flight / one `copy_file_range(2)` at a time, per 4 KiB copy",
+     ("ring_64", INFLIGHT_SMALL + "_cpu"), ("cfr_1", INFLIGHT_SMALL + "_cpu")),
+    ("CPU, io_uring / job descriptors, 64 in flight each, per 4 KiB copy",
+     ("ring_64", INFLIGHT_SMALL + "_cpu"), ("jobs_64", INFLIGHT_SMALL + "_cpu")),
+    ("throughput, 16 MiB copies, 16 threads of `COPY_RANGE_IOC_COPY` / 1",
+     ("ioctl_1", INFLIGHT_BIG), ("ioctl_16", INFLIGHT_BIG)),
+]
+
+
+def inflight_rows(calls):
+    """uring_cost's rows among the call rows."""
+    return {k: v for k, v in calls.items() if k[2].startswith("inflight_")}
+
+
+def inflight_med(rows, fs, method, case):
+    r = rows.get((fs, method, case))
+    return r["med_ns"] if r else None
+
+
+def inflight_ratio(rows, fs, num, den):
+    a, b = inflight_med(rows, fs, *num), inflight_med(rows, fs, *den)
+    return a / b if a and b else None
+
+
+def target_cell(value, op, bound, applies):
+    """The ratio, and whether it meets its target where one is set."""
+    if value is None:
+        return "n/a"
+    if not applies:
+        return f"{value:.2f}"
+    met = value <= bound if op == "<=" else value >= bound
+    return f"{value:.2f} " + ("(met)" if met else "(**missed**)")
+
+
+def target_verdicts(rows):
+    """(label, fs, value, met) for each target and filesystem it is set for."""
+    out = []
+    for label, num, den, op, bound, fss in INFLIGHT_TARGETS:
+        for fs in fss or FILESYSTEMS:
+            v = inflight_ratio(rows, fs, num, den)
+            met = None if v is None else (v <= bound if op == "<=" else v >= bound)
+            out.append((label, fs, v, met))
+    return out
+
+
+def target_lines(rows, fss):
+    """The targets as lines of a ratio table with one column per filesystem."""
+    out = []
+    for label, num, den, op, bound, applies in INFLIGHT_TARGETS:
+        where = "" if applies is None else " on " + " and ".join(applies)
+        cells = [target_cell(inflight_ratio(rows, fs, num, den), op, bound,
+                             applies is None or fs in applies) for fs in fss]
+        out.append(f"| {label} (target {'≤' if op == '<=' else '≥'} {bound}{where}) | "
+                   + " | ".join(cells) + " |")
+    return out
+
+
+def inflight_cell(r, cpu, scale, digits):
+    if not r:
+        return "—"
+    spread = (r["max_ns"] - r["min_ns"]) / 2 / r["med_ns"] * 100 if r["med_ns"] else 0
+    c = f" ({cpu['med_ns'] / scale:.{digits}f})" if cpu else ""
+    return f"{r['med_ns'] / scale:.{digits}f}{c} ±{spread:.0f}%"
+
+
+def inflight_section(rows):
+    fss = [fs for fs in FILESYSTEMS if any(k[0] == fs for k in rows)]
+    fss += sorted({k[0] for k in rows} - set(fss))
+    small = [r for k, r in rows.items() if k[2] == INFLIGHT_SMALL]
+    big = [r for k, r in rows.items() if k[2] == INFLIGHT_BIG]
+    out = []
+    if small:
+        out += [f"{small[0]['iters']} copies of 4 KiB per sample, flags 0, each from its own "
+                "source page to its own range of one of 64 destination files (copies in flight "
+                "write different files), median of "
+                f"{'/'.join(map(str, sorted({r['runs'] for r in small})))} samples, the methods "
+                "taking turns (tools/bench/uring_cost.c). N copies in flight: the ring and the "
+                "jobs submit what is free, wait, reap every completion there is and refill; the "
+                "synchronous calls run from N threads. One ring of 64 128-byte SQEs, default "
+                "setup flags; io-wq runs at most min(64, 4 × CPUs) of its copies at once. "
+                "µs per copy, wall (the whole machine's "
+                "CPU), `±` half the spread of the wall time. `copy_file_range(2)` shares extents "
+                "on btrfs and xfs (reflink) and copies data on ext4 and tmpfs; everything else "
+                "here copies data.", ""]
+        out.append("| filesystem | transport | " +
+                   " | ".join(f"{n} in flight" for n in INFLIGHT_DEPTHS[INFLIGHT_SMALL]) + " |")
+        out.append("|---|---|" + "---|" * len(INFLIGHT_DEPTHS[INFLIGHT_SMALL]))
+        for fs in fss:
+            for prefix, label in INFLIGHT_TRANSPORTS:
+                cells = [inflight_cell(rows.get((fs, f"{prefix}_{n}", INFLIGHT_SMALL)),
+                                       rows.get((fs, f"{prefix}_{n}", INFLIGHT_SMALL + "_cpu")),
+                                       1e3, 1)
+                         for n in INFLIGHT_DEPTHS[INFLIGHT_SMALL]]
+                if any(c != "—" for c in cells):
+                    out.append(f"| {fs} | {label} | " + " | ".join(cells) + " |")
+    if big:
+        out += ["", f"{big[0]['iters']} copies of a 16 MiB source per sample, each into a file "
+                "of its own, median of "
+                f"{'/'.join(map(str, sorted({r['runs'] for r in big})))} samples; ms per copy, "
+                "wall (CPU), `±` half the spread; throughput is the inverse of the time per copy.",
+                "", "| filesystem | transport | 1 at a time | 16 in flight | throughput, 16 / 1 |",
+                "|---|---|---|---|---|"]
+        for fs in fss:
+            for prefix, label in INFLIGHT_TRANSPORTS:
+                one, many = (rows.get((fs, f"{prefix}_{n}", INFLIGHT_BIG)) for n in (1, 16))
+                if not one and not many:
+                    continue
+                cpu1, cpu16 = (rows.get((fs, f"{prefix}_{n}", INFLIGHT_BIG + "_cpu"))
+                               for n in (1, 16))
+                out.append(f"| {fs} | {label} | {inflight_cell(one, cpu1, 1e6, 2)} | "
+                           f"{inflight_cell(many, cpu16, 1e6, 2)} | "
+                           f"{ratio(one and one['med_ns'], many and many['med_ns'])} |")
+    out += ["", "Ratios of wall time per copy (CPU where it says so), and the targets set for "
+            "the io_uring transport:", ""]
+    out.append("| ratio | " + " | ".join(fss) + " |")
+    out.append("|---|" + "---|" * len(fss))
+    out += target_lines(rows, fss)
+    for label, num, den in INFLIGHT_OTHER:
+        cells = [ratio(inflight_med(rows, fs, *num), inflight_med(rows, fs, *den)) for fs in fss]
+        out.append(f"| {label} | " + " | ".join(cells) + " |")
+    verdicts = target_verdicts(rows)
+    known = [v for v in verdicts if v[3] is not None]
+    missed = [f"{label} on {fs} ({v:.2f})"
+              for label, fs, v, met in known if not met]
+    out += ["", f"Targets met: {sum(1 for v in known if v[3])} of {len(known)}"
+            + (f" ({len(verdicts) - len(known)} without rows)" if len(known) < len(verdicts)
+               else "") + "."]
+    if missed:
+        out.append("Missed: " + "; ".join(missed) + ".")
     return out
 
 
@@ -194,7 +365,7 @@ def ratio(a, b):
     return f"{a / b:.2f}" if a and b else "n/a"
 
 
-def ratios(rows, sizes):
+def ratios(rows, sizes, inflight=None):
     out = []
     small, large = sizes[0], sizes[-1]
     out.append("| ratio | " + " | ".join(FILESYSTEMS) + " |")
@@ -253,6 +424,8 @@ def ratios(rows, sizes):
         return f"{worst[0]:.2f} ({size_name(worst[1])})" if worst else "n/a"
 
     line("CPU, copy_range flags 0 / read_write, worst size > 64 KiB", cpu_vs_rw)
+    if inflight:
+        out += target_lines(inflight, FILESYSTEMS)
     return out
 
 
@@ -339,6 +512,7 @@ def main():
     rows = load(args.raw)
     tree = load_tree(args.tree)
     calls = load_calls(args.calls)
+    inflight = inflight_rows(calls)
     if not rows and not tree and not calls:
         sys.exit("report: no benchmark rows")
     os.makedirs(args.outdir, exist_ok=True)
@@ -368,10 +542,14 @@ def main():
     if rows:
         sizes = sorted({k[2] for k in rows})
         md += ["## Ratios", ""]
-        md += ratios(rows, sizes)
-    if calls:
+        md += ratios(rows, sizes, inflight)
+    call_lines = calls_section(calls) if calls else []
+    if call_lines:
         md += ["", "## What one call costs", ""]
-        md += calls_section(calls)
+        md += call_lines
+    if inflight:
+        md += ["", "## Many copies in flight: io_uring, jobs, threads", ""]
+        md += inflight_section(inflight)
     if tree:
         md += ["", "## Tree copy", ""]
         md += tree_section(tree)
