@@ -223,7 +223,7 @@ impl WorkItem for Job {
                 }
             }
         };
-        let step = this.submitter.with_creds(|| this.step(&mut todo));
+        let step = this.submitter.act_for(|| this.step(&mut todo));
         match step {
             Step::More => {
                 {
