@@ -14,6 +14,8 @@ const unsigned int copy_range_c_ioc_submitv = COPY_RANGE_IOC_SUBMITV;
 const unsigned int copy_range_c_job_ioc_status = COPY_RANGE_JOB_IOC_STATUS;
 const unsigned int copy_range_c_job_ioc_wait = COPY_RANGE_JOB_IOC_WAIT;
 const unsigned int copy_range_c_job_ioc_cancel = COPY_RANGE_JOB_IOC_CANCEL;
+const unsigned int copy_range_c_uring_cmd_copy = COPY_RANGE_URING_CMD_COPY;
+const unsigned int copy_range_c_uring_cmd_copyv = COPY_RANGE_URING_CMD_COPYV;
 
 const unsigned int copy_range_c_ficlone = FICLONE;
 const unsigned int copy_range_c_fs_ioc_fiemap = FS_IOC_FIEMAP;

@@ -67,6 +67,19 @@ impl CopyRange {
         Ok(Self { dev })
     }
 
+    /// Another handle on the same open device (a duplicate of its descriptor), for another
+    /// thread or a [`CopyRing`](crate::CopyRing).
+    pub fn try_clone(&self) -> io::Result<Self> {
+        Ok(Self {
+            dev: self.dev.try_clone()?,
+        })
+    }
+
+    /// The open device.
+    pub(crate) fn file(&self) -> &File {
+        &self.dev
+    }
+
     /// Copies up to `len` bytes from `src` at `src_off` to `dst` at `dst_off`, without touching
     /// either file's position. Returns the bytes copied: fewer than `len` means "call again",
     /// 0 means `len` was 0 or `src_off` is at or past the source's end.

@@ -17,7 +17,7 @@ use crate::{
     fallback, meta,
     options::{CopyOptions, Reflink},
     report::{CopyPath, CopyReport},
-    syscall, CopyRange, Job, JobState,
+    syscall, CopyRange, CopyRing, Job, JobState, RingCompletion,
 };
 use std::{
     fmt,
@@ -30,8 +30,9 @@ use std::{
 
 /// One whole-file copy, in steps, for callers that drive many at once (`crcp -j`):
 /// [`begin`](Self::begin) opens the source and creates the invisible destination,
-/// [`submit`](Self::submit) starts a module job (poll [`job`](Self::job)'s descriptor) or
-/// [`run`](Self::run) copies the data in this thread, and [`commit`](Self::commit) applies the
+/// [`submit`](Self::submit) starts a module job (poll [`job`](Self::job)'s descriptor),
+/// [`submit_ring`](Self::submit_ring) a copy on a [`CopyRing`], or [`run`](Self::run) copies
+/// the data in this thread, and [`commit`](Self::commit) applies the
 /// metadata, fsyncs and links the file in ([`commit_batch`](Self::commit_batch) does the same
 /// for many copies with one `syncfs(2)` per filesystem). Dropping a `FileCopy` before its
 /// commit cancels its job and discards the destination: nothing partial is ever visible.
@@ -46,12 +47,15 @@ pub struct FileCopy {
     path: Option<CopyPath>,
     /// Where a data copy stopped short (the source shrank), for the final size.
     end: Option<u64>,
+    /// The token of the copy on a [`CopyRing`] until its completion is in.
+    ring_token: Option<u64>,
 }
 
 impl fmt::Debug for FileCopy {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("FileCopy")
             .field("job", &self.job)
+            .field("ring_token", &self.ring_token)
             .field("size", &self.len())
             .field("path", &self.path)
             .finish_non_exhaustive()
@@ -94,6 +98,7 @@ impl FileCopy {
             started,
             path: None,
             end: None,
+            ring_token: None,
         })
     }
 
@@ -152,6 +157,66 @@ impl FileCopy {
         Ok(self.job.insert(job))
     }
 
+    /// Starts the data copy (the whole file, with the options' policy) on `ring`, as its copy
+    /// known by `token`. Hand the [`RingCompletion`] that [`CopyRing::wait`] returns for it to
+    /// [`ring_completed`](Self::ring_completed), then commit. Dropping the `FileCopy` before
+    /// then discards the destination as ever; the ring's copy, which holds the files itself,
+    /// still runs to its end into the discarded file (so [`CopyRing::cancel`] it). Errors are
+    /// the ring's (`EEXIST` for a token in use, `EBUSY` for a full ring, `EMFILE`); the
+    /// module's come with the completion.
+    pub fn submit_ring(&mut self, ring: &mut CopyRing, token: u64) -> io::Result<()> {
+        if self.job.is_some() || self.ring_token.is_some() || self.path.is_some() {
+            return Err(staged(Stage::Copy, errno(libc::EBUSY)));
+        }
+        ring.copy(
+            token,
+            &self.src,
+            0,
+            &self.dest.file,
+            0,
+            self.len(),
+            self.opts.reflink.sharing(),
+        )
+        .map_err(|e| staged(Stage::Copy, e))?;
+        self.ring_token = Some(token);
+        Ok(())
+    }
+
+    /// The token of the copy on a [`CopyRing`] whose completion is not yet in.
+    pub fn ring_token(&self) -> Option<u64> {
+        self.ring_token
+    }
+
+    /// Takes the completion of the ring's copy ([`submit_ring`](Self::submit_ring)): `Ok` if
+    /// the data is all there (a source that shrank is cut where it ended), and the copy can be
+    /// committed; otherwise the module's error, staged as a job's would be (`ECANCELED` after
+    /// a cancel). `EINVAL` for a completion of another copy.
+    pub fn ring_completed(&mut self, done: RingCompletion) -> io::Result<()> {
+        if self.ring_token != Some(done.token) {
+            return Err(staged(Stage::Copy, errno(libc::EINVAL)));
+        }
+        self.ring_token = None;
+        if let Some(e) = done.error {
+            let stage = if e.raw_os_error() == Some(libc::ECANCELED) {
+                Stage::Copy
+            } else {
+                self.data_stage()
+            };
+            return Err(staged(stage, e));
+        }
+        if done.copied < self.len() {
+            // The source shrank during the copy: keep what it had.
+            self.dest
+                .file
+                .set_len(done.copied)
+                .map_err(|e| staged(Stage::Copy, e))?;
+            self.end = Some(done.copied);
+        }
+        self.path = Some(CopyPath::Module);
+        self.progress(done.copied);
+        Ok(())
+    }
+
     fn progress(&self, copied: u64) {
         self.opts.report_progress(copied, self.len());
     }
@@ -198,7 +263,11 @@ impl FileCopy {
         }
     }
 
-    fn run_sync(&mut self, dev: &CopyRange) -> io::Result<()> {
+    /// Copies the data in this thread with synchronous module copies
+    /// ([`CopyRange::copy`]) of 64 MiB at most each, checking the cancel token and reporting
+    /// progress between them: no job, no ring. [`run`](Self::run) falls back to this when no
+    /// job can be submitted.
+    pub fn run_sync(&mut self, dev: &CopyRange) -> io::Result<()> {
         self.path = Some(CopyPath::Module);
         let len = self.len();
         let mut done = 0;
@@ -248,6 +317,9 @@ impl FileCopy {
     /// The first part of a commit, up to the sync: the job's outcome, the size of a copy whose
     /// source shrank, a last cancel check and the metadata. The path the data took.
     fn complete(&mut self) -> io::Result<CopyPath> {
+        if self.ring_token.is_some() {
+            return Err(staged(Stage::Copy, errno(libc::EBUSY)));
+        }
         if let Some(job) = &self.job {
             let st = job.status().map_err(|e| staged(Stage::Copy, e))?;
             match st.state {

@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0
 
 //! Userspace access to `/dev/copy_range`: a ranged copy between two open files inside the
-//! kernel, with a policy for shared extents; asynchronous copies as pollable [`Job`]s; and
+//! kernel, with a policy for shared extents; asynchronous copies as pollable [`Job`]s, or many
+//! at once through io_uring ([`CopyRing`]); and
 //! whole-file copies ([`copyfile`], [`FileCopy`]) with atomic creation of the destination,
 //! metadata, progress and cancellation, which fall back to FICLONE, copy_file_range(2) and
 //! read/write when the module is absent (any stock kernel).
@@ -19,6 +20,23 @@
 //! // The same, in the background: poll `job.as_fd()`, or wait.
 //! let job = dev.submit(&src, 0, &dst, 0, u64::MAX, Sharing::Forbid)?;
 //! let status = job.wait()?;
+//! # Ok::<(), std::io::Error>(())
+//! ```
+//!
+//! ```no_run
+//! use copy_range::{CopyRange, CopyRing, Sharing};
+//! let dev = CopyRange::open()?;
+//! // Any error here (no io_uring, a module without the commands): use jobs instead.
+//! let mut ring = CopyRing::new(&dev, 64)?;
+//! let files: Vec<(std::fs::File, std::fs::File)> = Vec::new();
+//! for (token, (src, dst)) in files.iter().enumerate() {
+//!     ring.copy(token as u64, src, 0, dst, 0, u64::MAX, Sharing::Allow)?;
+//! }
+//! while ring.in_flight() > 0 {
+//!     for done in ring.wait(None)? {
+//!         println!("copy {}: {} bytes, {:?}", done.token, done.copied, done.error);
+//!     }
+//! }
 //! # Ok::<(), std::io::Error>(())
 //! ```
 //!
@@ -65,6 +83,7 @@ mod job;
 mod meta;
 mod options;
 mod report;
+mod ring;
 
 pub use destination::hidden_name;
 pub use device::{open_device, CopyRange, Segment, Sharing, VecCopied, DEVICE_PATH};
@@ -75,3 +94,4 @@ pub use job::{Job, JobState, JobStatus};
 pub use meta::apply_metadata;
 pub use options::{CancelToken, CopyOptions, Create, Preserve, Progress, ProgressFn, Reflink};
 pub use report::{CopyPath, CopyReport};
+pub use ring::{CopyRing, RingCompletion};

@@ -63,3 +63,19 @@ pub const COPY_RANGE_JOB_IOC_WAIT: u32 = ioc(
 );
 /// `COPY_RANGE_JOB_IOC_CANCEL`, checked against the C header by a test.
 pub const COPY_RANGE_JOB_IOC_CANCEL: u32 = ioc(IOC_NONE, COPY_RANGE_IOC_MAGIC, 0x12, 0);
+/// `COPY_RANGE_URING_CMD_COPY`, the `cmd_op` of a ranged copy through io_uring; checked
+/// against the C header by a test.
+pub const COPY_RANGE_URING_CMD_COPY: u32 = ioc(
+    IOC_WRITE,
+    COPY_RANGE_IOC_MAGIC,
+    0x20,
+    core::mem::size_of::<copy_range_args>(),
+);
+/// `COPY_RANGE_URING_CMD_COPYV`, the `cmd_op` of a vector copy through io_uring; checked
+/// against the C header by a test.
+pub const COPY_RANGE_URING_CMD_COPYV: u32 = ioc(
+    IOC_READ_WRITE,
+    COPY_RANGE_IOC_MAGIC,
+    0x21,
+    core::mem::size_of::<copy_range_vec>(),
+);

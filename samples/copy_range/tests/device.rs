@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0
 
 //! The library against the real module: [`CopyRange::copy`] and [`CopyRange::copy_all`] with
-//! each sharing policy, vectors ([`CopyRange::copy_vec`], [`CopyRange::submit_vec`]) and
-//! [`Job`]s, on the test VM's scratch filesystems (`/mnt/{btrfs,xfs,ext4,tmpfs}`).
+//! each sharing policy, vectors ([`CopyRange::copy_vec`], [`CopyRange::submit_vec`]),
+//! [`Job`]s and, in [`ring`], copies through io_uring, on the test VM's scratch filesystems
+//! (`/mnt/{btrfs,xfs,ext4,tmpfs}`).
 //!
 //! They need `/dev/copy_range`, which the host does not have, so they are `#[ignore]`d (each
 //! is a [`device_test!`]): a plain `cargo test` lists them as ignored instead of counting them
@@ -15,6 +16,7 @@
 //!   make vm CMD="$PWD/tools/testing/vm/library_test.sh $PWD/samples/target/release/deps/device-<hash>"
 
 mod common;
+mod ring;
 
 use common::{
     device::{device_test, setup, Fs},
