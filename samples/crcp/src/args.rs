@@ -11,9 +11,10 @@ const USAGE: &str = "\
 Usage: crcp [OPTION]... SOURCE DEST
   or:  crcp [OPTION]... SOURCE... DIRECTORY
 Copy SOURCE to DEST, or multiple SOURCEs to DIRECTORY, with copy offload
-(/dev/copy_range jobs when the module is loaded; FICLONE, copy_file_range(2)
-or read/write otherwise). Every destination file is written unnamed and
-linked in only when complete: an interrupted crcp leaves no partial file.
+(/dev/copy_range through io_uring, or as jobs, when the module is loaded;
+FICLONE, copy_file_range(2) or read/write otherwise). Every destination file
+is written unnamed and linked in only when complete: an interrupted crcp
+leaves no partial file.
 
   -R, -r, --recursive      copy directories recursively (symlinks are copied
                            as symlinks, not followed)
@@ -29,6 +30,11 @@ linked in only when complete: an interrupted crcp leaves no partial file.
       --stats              print bytes shared and copied (measured with
                            FIEMAP on the destinations), paths and wall time
       --no-module          do not use /dev/copy_range even if present
+      --engine=ENGINE      how to keep copies in flight: ring (io_uring),
+                           jobs (module jobs), sync (threads making
+                           synchronous calls); default: ring where the
+                           kernel and module have it, else jobs, and sync
+                           without the module
       --help               display this help and exit
       --version            output version information and exit
 ";
@@ -50,10 +56,35 @@ pub(crate) struct Options {
     pub(crate) print_stats: bool,
     /// `--no-module`: never use `/dev/copy_range`.
     pub(crate) no_module: bool,
+    /// `--engine`: how copies are kept in flight; `None` for the best there is.
+    pub(crate) engine: Option<Engine>,
     /// The operands but the last: what to copy.
     pub(crate) sources: Vec<PathBuf>,
     /// The last operand: the destination, or the directory to copy into.
     pub(crate) target: PathBuf,
+}
+
+/// How copies are kept in flight (`--engine`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Engine {
+    /// One io_uring for every copy in flight: `IORING_OP_URING_CMD` to `/dev/copy_range`.
+    Ring,
+    /// A module job per copy, their descriptors in one poll(2) loop.
+    Jobs,
+    /// Worker threads, each copying a file at a time with synchronous calls: the module's
+    /// `COPY_RANGE_IOC_COPY`, or without the module the library's fallback.
+    Sync,
+}
+
+impl Engine {
+    /// The name on the command line.
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            Engine::Ring => "ring",
+            Engine::Jobs => "jobs",
+            Engine::Sync => "sync",
+        }
+    }
 }
 
 /// The outcome of parsing: run with these options, or exit now (help, version, usage error).
@@ -126,6 +157,7 @@ pub(crate) fn parse_args(args: Vec<OsString>) -> Parsed {
         copies_in_flight: default_copies_in_flight(),
         print_stats: false,
         no_module: false,
+        engine: None,
         sources: Vec::new(),
         target: PathBuf::new(),
     };
@@ -192,6 +224,19 @@ pub(crate) fn parse_args(args: Vec<OsString>) -> Parsed {
                 }
                 ("stats", None) => opts.print_stats = true,
                 ("no-module", None) => opts.no_module = true,
+                ("engine", v) => {
+                    let v = match v.or_else(|| it.next().map(|a| a.to_string_lossy().into_owned()))
+                    {
+                        Some(v) => v,
+                        None => return usage_error("option '--engine' requires an argument"),
+                    };
+                    opts.engine = Some(match v.as_str() {
+                        "ring" => Engine::Ring,
+                        "jobs" => Engine::Jobs,
+                        "sync" => Engine::Sync,
+                        _ => return usage_error(&format!("invalid argument '{v}' for '--engine'")),
+                    });
+                }
                 ("help", None) => {
                     print!("{USAGE}");
                     return Parsed::Exit(ExitCode::SUCCESS);
@@ -236,6 +281,12 @@ pub(crate) fn parse_args(args: Vec<OsString>) -> Parsed {
             }
             i += 1;
         }
+    }
+    if let (true, Some(e @ (Engine::Ring | Engine::Jobs))) = (opts.no_module, opts.engine) {
+        return usage_error(&format!(
+            "--engine={} needs the module; --no-module forbids it",
+            e.name()
+        ));
     }
     match operands.len() {
         0 => usage_error("missing file operand"),
@@ -320,5 +371,29 @@ mod tests {
         let a = parse(&["-a", "a", "b"]);
         let all = parse(&["-R", "--preserve=all", "a", "b"]);
         assert_eq!((a.recursive, a.preserve), (all.recursive, all.preserve));
+    }
+
+    #[test]
+    fn engines_parse_and_need_the_module_but_sync() {
+        assert_eq!(parse(&["a", "b"]).engine, None);
+        assert_eq!(
+            parse(&["--engine=ring", "a", "b"]).engine,
+            Some(Engine::Ring)
+        );
+        assert_eq!(
+            parse(&["--engine", "jobs", "a", "b"]).engine,
+            Some(Engine::Jobs)
+        );
+        let o = parse(&["--no-module", "--engine=sync", "a", "b"]);
+        assert_eq!((o.no_module, o.engine), (true, Some(Engine::Sync)));
+        for bad in [
+            &["--engine=uring", "a", "b"][..],
+            &["--engine"],
+            &["--no-module", "--engine=ring", "a", "b"],
+            &["--engine=jobs", "--no-module", "a", "b"],
+        ] {
+            let args = bad.iter().map(OsString::from).collect();
+            assert!(matches!(parse_args(args), Parsed::Exit(_)), "{bad:?}");
+        }
     }
 }

@@ -1,12 +1,14 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! Copying the planned files: with the module, jobs kept in flight by one poll(2) loop;
-//! without it, the library's fallback in worker threads. Both collect the copied files in a
+//! Copying the planned files, by one of three engines: with the module, copies on one
+//! io_uring ([`run_ring`]) or jobs kept in flight by one poll(2) loop ([`run_module`]);
+//! worker threads making synchronous calls, the module's or, without it, the library's
+//! fallback ([`run_threads`]). All collect the copied files in a
 //! [`Batch`] and commit it with [`FileCopy::commit_batch`] (one `syncfs(2)` per filesystem
 //! instead of an fsync per file), draw the progress bar, stop on a signal (dropping the
 //! uncommitted copies, which discards them), and hand each file's outcome to
-//! [`Outcome::file_done`]. If poll(2) itself fails (other than `EINTR`), the files not yet
-//! copied fail, their jobs cancelled.
+//! [`Outcome::file_done`]. If poll(2) or the ring's wait itself fails (other than `EINTR`),
+//! the files not yet copied fail, their copies cancelled.
 
 use crate::{
     args::Options,
@@ -16,9 +18,9 @@ use crate::{
     signals::{cancel_token, interrupted},
     sys::{self, nofile_limit},
 };
-use copy_range::{error_errno, CopyOptions, CopyRange, Create, FileCopy};
+use copy_range::{error_errno, CopyOptions, CopyRange, CopyRing, Create, FileCopy};
 use std::{
-    collections::VecDeque,
+    collections::{BTreeMap, VecDeque},
     io,
     os::fd::AsRawFd,
     sync::{
@@ -59,7 +61,7 @@ const BATCH_FILES: usize = 64;
 const BATCH_WAIT: Duration = Duration::from_secs(1);
 
 /// Descriptors an uncommitted copy holds: the source, the temporary file, its directory,
-/// and the job.
+/// and the job (none on the ring).
 const FDS_PER_COPY: u64 = 4;
 
 /// The batch size that fits in `nofile` descriptors with `in_flight` copies in flight and as
@@ -218,6 +220,89 @@ pub(crate) fn run_module(dev: &CopyRange, tasks: Vec<FileTask>, opts: &Options, 
     }
 }
 
+/// Copies on one io_uring: up to [`Options::copies_in_flight`] copies in flight (the ring's
+/// capacity), each known by a token, and one wait for all of them. A completed copy's file
+/// joins the batch, which is committed as in [`run_module`]. On a signal every copy is
+/// cancelled and waited for (a copy stops at its next chunk) before the files go.
+pub(crate) fn run_ring(
+    ring: &mut CopyRing,
+    tasks: Vec<FileTask>,
+    opts: &Options,
+    out: &mut Outcome,
+) {
+    let copy_opts = copy_options(opts);
+    let mut queue: VecDeque<FileTask> = tasks.into();
+    // By token, which is the order of submission.
+    let mut inflight: BTreeMap<u64, (FileTask, FileCopy)> = BTreeMap::new();
+    let mut batch = Batch::new(opts.copies_in_flight);
+    let max_in_flight = opts.copies_in_flight.min(ring.capacity());
+    let mut next_token = 0u64;
+    loop {
+        if interrupted() {
+            // Stop every copy before their files go.
+            stop_ring(ring);
+            inflight.clear();
+            batch.discard();
+            return;
+        }
+        while inflight.len() < max_in_flight {
+            let Some(task) = queue.pop_front() else { break };
+            let mut fc = match FileCopy::begin(&task.src, &task.dst, &copy_opts) {
+                Ok(fc) => fc,
+                Err(e) => {
+                    out.file_done(&task, Err(e), opts.no_clobber);
+                    continue;
+                }
+            };
+            let token = next_token;
+            next_token += 1;
+            match fc.submit_ring(ring, token) {
+                Ok(()) => {
+                    inflight.insert(token, (task, fc));
+                }
+                Err(e) => out.file_done(&task, Err(e), opts.no_clobber),
+            }
+        }
+        if inflight.is_empty() {
+            batch.commit(opts, out);
+            return;
+        }
+        match ring.wait(Some(Duration::from_millis(100))) {
+            Ok(done) => {
+                for c in done {
+                    let Some((task, mut fc)) = inflight.remove(&c.token) else {
+                        continue;
+                    };
+                    match fc.ring_completed(c) {
+                        Ok(()) => batch.push(task, fc),
+                        Err(e) => out.file_done(&task, Err(e), opts.no_clobber),
+                    }
+                }
+            }
+            Err(e) => {
+                let e = io::Error::new(e.kind(), format!("io_uring: {}", errtext(&e)));
+                stop_ring(ring);
+                batch.commit(opts, out);
+                let inflight = std::mem::take(&mut inflight).into_values().collect();
+                return fail_remaining(inflight, std::mem::take(&mut queue), &e, opts, out);
+            }
+        }
+        if batch.due() {
+            batch.commit(opts, out);
+        }
+        let running: u64 = inflight.keys().filter_map(|&t| ring.copied(t)).sum();
+        out.draw_progress(batch.bytes + running);
+    }
+}
+
+/// Cancels every copy on the ring and waits until each has stopped, so that none still
+/// writes once its file is discarded. If the wait fails, copies may run on into their
+/// discarded files (the ring holds its own descriptors of them) until they end.
+fn stop_ring(ring: &mut CopyRing) {
+    let _ = ring.cancel_all();
+    let _ = ring.drain();
+}
+
 /// Ends the module loop after an error that stops it: every job in flight is cancelled
 /// and its unfinished destination discarded (dropping a [`FileCopy`] closes its job, which
 /// waits for the job to stop, then drops the unnamed or hidden file), and every file not
@@ -250,12 +335,30 @@ fn fail_remaining(
     }
 }
 
-/// Copies without the module: [`Options::copies_in_flight`] threads, each running whole-file copies through the
-/// library's fallback paths and handing the copied files over a channel to this thread,
+/// Copies with synchronous calls: [`Options::copies_in_flight`] threads, each running
+/// whole-file copies, with the module's synchronous copies when `dev` is given
+/// ([`FileCopy::run_sync`]), else through the library's fallback paths, and handing the
+/// copied files over a channel to this thread,
 /// which commits them in batches: when full, when one has waited [`BATCH_WAIT`], and at the
 /// end. The channel holds as many copies as there are threads at most, so a thread that finishes while a batch is
 /// being committed waits, and the descriptors held stay bounded.
-pub(crate) fn run_threads(tasks: Vec<FileTask>, opts: &Options, out: &mut Outcome) {
+pub(crate) fn run_threads(
+    dev: Option<&CopyRange>,
+    tasks: Vec<FileTask>,
+    opts: &Options,
+    out: &mut Outcome,
+) {
+    // One more handle on the device, shared by the threads.
+    let dev = match dev.map(CopyRange::try_clone).transpose() {
+        Ok(dev) => dev.map(Arc::new),
+        Err(e) => {
+            let e = io::Error::new(
+                e.kind(),
+                format!("{}: {}", copy_range::DEVICE_PATH, errtext(&e)),
+            );
+            return fail_remaining(Vec::new(), tasks.into(), &e, opts, out);
+        }
+    };
     let cancel = cancel_token();
     let mut copy_opts = copy_options(opts);
     copy_opts.use_module = false;
@@ -266,12 +369,13 @@ pub(crate) fn run_threads(tasks: Vec<FileTask>, opts: &Options, out: &mut Outcom
     let mut batch = Batch::new(nthreads);
     let mut workers = Vec::new();
     for _ in 0..nthreads {
-        let (queue, running, tx, copy_opts, cancel) = (
+        let (queue, running, tx, copy_opts, cancel, dev) = (
             queue.clone(),
             running.clone(),
             tx.clone(),
             copy_opts.clone(),
             cancel.clone(),
+            dev.clone(),
         );
         workers.push(std::thread::spawn(move || loop {
             let Some(task) = queue.lock().unwrap().pop_front() else {
@@ -292,7 +396,10 @@ pub(crate) fn run_threads(tasks: Vec<FileTask>, opts: &Options, out: &mut Outcom
                 }
             }));
             let res = FileCopy::begin(&task.src, &task.dst, &o).and_then(|mut fc| {
-                fc.run(None)?;
+                match &dev {
+                    Some(dev) => fc.run_sync(dev)?,
+                    None => fc.run(None)?,
+                }
                 Ok(fc)
             });
             // Counted as running until the batch has it.
@@ -372,7 +479,7 @@ mod tests {
         }
         let opts = Options::for_tests(&["-n", "-j", "4", "a", "b"]);
         let mut out = Outcome::for_tests();
-        run_threads(tasks, &opts, &mut out);
+        run_threads(None, tasks, &opts, &mut out);
         assert!(!out.failed(), "-n skips silently");
         assert_eq!(out.counts.files_done, n as u64);
         assert_eq!(

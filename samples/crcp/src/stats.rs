@@ -18,6 +18,8 @@ pub(crate) struct Stats {
     paths: HashMap<CopyPath, u64>,
     /// Why `/dev/copy_range` is not used though it may be there (not for a plain absence).
     module_note: Option<String>,
+    /// The engine that kept the copies in flight, and why a better one was not used.
+    engine: Option<(&'static str, Option<String>)>,
 }
 
 impl Stats {
@@ -39,8 +41,14 @@ impl Stats {
         self.module_note = Some(why);
     }
 
-    /// Prints the summary, three lines on standard output, and a fourth saying why the
-    /// module was not used if it could not be opened.
+    /// Records the engine (`--engine`'s name for it) and why a better one was not used.
+    pub(crate) fn engine(&mut self, name: &'static str, why_not_better: Option<String>) {
+        self.engine = Some((name, why_not_better));
+    }
+
+    /// Prints the summary, three lines on standard output, one naming the engine (if any
+    /// file was to be copied), and one saying why the module was not used if it could not
+    /// be opened.
     pub(crate) fn print(&self, elapsed: Duration) {
         let secs = elapsed.as_secs_f64();
         println!(
@@ -72,6 +80,12 @@ impl Stats {
             n(CopyPath::CopyFileRange),
             n(CopyPath::ReadWrite)
         );
+        if let Some((name, why)) = &self.engine {
+            match why {
+                Some(why) => println!("crcp: engine: {name} ({why})"),
+                None => println!("crcp: engine: {name}"),
+            }
+        }
         if let Some(why) = &self.module_note {
             println!("crcp: module not used: {why}");
         }

@@ -632,3 +632,105 @@ fn ownership_failures_of_special_files_are_reported_as_for_symlinks() {
          crcp: failed to preserve ownership for 'dst/link': Invalid argument\n"
     );
 }
+
+#[test]
+fn engines_that_need_the_module_fail_without_it_and_sync_copies() {
+    // The host has no /dev/copy_range: ring and jobs cannot be had, and say so before
+    // anything is made; sync is the library's fallback, as without --engine.
+    if Path::new("/dev/copy_range").exists() {
+        eprintln!("skipped: this host has /dev/copy_range");
+        return;
+    }
+    let d = TestDir::new("engines");
+    fs::create_dir(d.path("src")).unwrap();
+    fs::write(d.path("src/f"), b"data").unwrap();
+    for engine in ["ring", "jobs"] {
+        let o = crcp(&d, &["-R", &format!("--engine={engine}"), "src", "dst"]);
+        assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+        assert_eq!(
+            stderr(&o),
+            format!("crcp: --engine={engine}: /dev/copy_range is not available\n")
+        );
+        assert!(!d.path("dst").exists());
+    }
+    for args in [
+        &["--engine=sync"][..],
+        &[],
+        &["--no-module", "--engine=sync"],
+    ] {
+        let _ = fs::remove_dir_all(d.path("dst"));
+        let o = crcp(&d, &[args, &["-R", "--stats", "src", "dst"]].concat());
+        assert_eq!(o.status.code(), Some(0), "{args:?}: {}", stderr(&o));
+        let out = String::from_utf8_lossy(&o.stdout);
+        assert!(
+            out.contains("crcp: engine: sync (without the module)\n"),
+            "{args:?}: {out}"
+        );
+        assert_eq!(fs::read(d.path("dst/f")).unwrap(), b"data");
+    }
+    // --no-module forbids the engines that need it.
+    let o = crcp(&d, &["--no-module", "--engine=ring", "src/f", "g"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr(&o).starts_with("crcp: --engine=ring needs the module; --no-module forbids it\n"),
+        "{}",
+        stderr(&o)
+    );
+}
+
+/// Runs crcp in a private mount namespace whose `/dev/copy_range` is a plain file that
+/// anyone may open: what a module without io_uring commands looks like to the ring's probe
+/// (a uring command on it is `EOPNOTSUPP`). None where that cannot be set up (not root).
+fn crcp_with_plain_file_device(dir: &TestDir, args: &[&str]) -> Option<Output> {
+    if !sys::is_root() {
+        return None;
+    }
+    let script = "mount -t tmpfs crcp-test /dev && : >/dev/copy_range && \
+                  chmod 0666 /dev/copy_range && exec \"$0\" \"$@\"";
+    let o = Command::new("unshare")
+        .args([
+            "--mount",
+            "--propagation",
+            "private",
+            "--",
+            "sh",
+            "-c",
+            script,
+        ])
+        .arg(CRCP)
+        .args(args)
+        .current_dir(&dir.0)
+        .output()
+        .ok()?;
+    if String::from_utf8_lossy(&o.stderr).contains("unshare:")
+        || String::from_utf8_lossy(&o.stderr).contains("mount:")
+    {
+        return None;
+    }
+    Some(o)
+}
+
+#[test]
+fn without_the_rings_commands_crcp_falls_back_to_jobs() {
+    let d = TestDir::new("noring");
+    fs::create_dir(d.path("src")).unwrap();
+    // No file: the choice of engine is all there is to see (the plain file takes no job).
+    let Some(o) = crcp_with_plain_file_device(&d, &["-R", "--stats", "src", "dst"]) else {
+        eprintln!("skipped: needs root and mount namespaces");
+        return;
+    };
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        out.contains("crcp: engine: jobs (io_uring: Operation not supported)\n"),
+        "{out}"
+    );
+    // Asked for, the ring is an error, before anything is made.
+    let o = crcp_with_plain_file_device(&d, &["-R", "--engine=ring", "src", "dst2"]).unwrap();
+    assert_eq!(o.status.code(), Some(1));
+    assert_eq!(
+        stderr(&o),
+        "crcp: --engine=ring: cannot use io_uring: Operation not supported\n"
+    );
+    assert!(!d.path("dst2").exists());
+}

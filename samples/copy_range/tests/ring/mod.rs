@@ -2,11 +2,11 @@
 
 //! [`CopyRing`] against the module: many copies in flight through io_uring with their data
 //! checked, short counts resumed, cancels by token, errors as the ioctl gives them, the probe,
-//! and [`FileCopy`] on the ring. Part of the `device` test binary, run in the VM.
+//! and [`FileCopy`] and crcp on the ring. Part of the `device` test binary, run in the VM.
 
 use super::*;
 use copy_range::{CopyRing, RingCompletion};
-use std::{collections::HashMap, os::fd::OwnedFd};
+use std::{collections::HashMap, os::fd::OwnedFd, process::Command};
 
 const GIB: u64 = 1 << 30;
 
@@ -472,4 +472,87 @@ device_test!(file_copies_on_the_ring, Fs::Btrfs, |dev, dir| {
     let e = fc.ring_completed(wait_one(&mut ring, 1)).unwrap_err();
     assert_eq!(error_errno(&e), Some(libc::EOPNOTSUPP));
     assert_eq!(copy_range::error_stage(&e), Some(copy_range::Stage::Clone));
+});
+
+/// crcp, built beside this test binary (`cargo build --release` puts it in `target/release`,
+/// this binary in `target/release/deps`), or `None` (a failure in the VM) when it is not there.
+fn crcp() -> Option<std::path::PathBuf> {
+    let exe = std::env::current_exe().unwrap();
+    let bin = exe.parent()?.parent()?.join("crcp");
+    if bin.exists() {
+        return Some(bin);
+    }
+    assert!(
+        std::env::var("COPY_RANGE_VM").as_deref() != Ok("1"),
+        "no crcp at {} (cargo build --release first)",
+        bin.display()
+    );
+    eprintln!("skipped: no crcp at {}", bin.display());
+    None
+}
+
+device_test!(crcp_engines_copy_alike, Fs::Btrfs, |_dev, dir| {
+    let Some(crcp) = crcp() else { return };
+    let src = dir.path("src");
+    fs::create_dir_all(src.join("sub")).unwrap();
+    let mut files = Vec::new();
+    // Small files: what is compared is the engines, not the data path (a few seconds each
+    // under the debug kernel).
+    for i in 0..30u64 {
+        let p = if i % 3 == 0 {
+            format!("sub/f{i}")
+        } else {
+            format!("f{i}")
+        };
+        let data = pattern(i * 7777 + (i % 5) * 64 * KIB, 70 + i);
+        fs::write(src.join(&p), &data).unwrap();
+        files.push((p, data));
+    }
+    for (engine, flags) in [
+        ("ring", "--reflink=never"),
+        ("jobs", "--reflink=never"),
+        ("sync", "--reflink=auto"),
+    ] {
+        let dst = dir.path(engine);
+        let t0 = Instant::now();
+        let out = Command::new(&crcp)
+            .args(["-R", "-j", "8", "--stats", flags])
+            .arg(format!("--engine={engine}"))
+            .arg(&src)
+            .arg(&dst)
+            .output()
+            .unwrap();
+        eprintln!("crcp --engine={engine}: {:?}", t0.elapsed());
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success(),
+            "{engine}: {}{stdout}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(
+            stdout.contains(&format!("crcp: engine: {engine}\n")),
+            "{engine}: {stdout}"
+        );
+        assert!(
+            stdout.contains("paths: module 30, ficlone 0, copy_file_range 0, read/write 0"),
+            "{engine}: {stdout}"
+        );
+        for (p, data) in &files {
+            assert_same(
+                &format!("{engine}: {p}"),
+                &fs::read(dst.join(p)).unwrap(),
+                data,
+            );
+        }
+    }
+    // Without --engine: the ring.
+    let out = Command::new(&crcp)
+        .args(["--stats", "--reflink=never"])
+        .arg(src.join("f1"))
+        .arg(dir.path("one"))
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}");
+    assert!(stdout.contains("crcp: engine: ring\n"), "{stdout}");
 });
