@@ -523,7 +523,13 @@ TEST_F_TIMEOUT(full, enospc_part_way_is_exact, 300)
 	EXPECT_GT((uint64_t)FULL_SRC, total);
 	EXPECT_EQ((int64_t)total, file_size(dst));
 	EXPECT_EQ(-1, pattern_mismatch(dst, 0, total, SEED_A, 0));
-	ASSERT_EQ(0, ftruncate(dst, 0));
+	/*
+	 * On a full btrfs even a truncate needs metadata space, which only a
+	 * transaction commit gives back (seen once, on a loaded host).
+	 */
+	if (ftruncate(dst, 0) && errno == ENOSPC)
+		ASSERT_EQ(0, syncfs(dst));
+	ASSERT_EQ(0, ftruncate(dst, 0)) TH_LOG("%s", strerror(errno));
 	ASSERT_EQ(0, fsync(dst));
 	ASSERT_EQ(0, syncfs(dst));
 
