@@ -68,6 +68,7 @@
 #include <unistd.h>
 
 #include "../selftests/copy_range/copy_range_helpers.h"
+#include "../selftests/copy_range/cr_uring.h"
 
 #define ARRAY_SIZE(a)	(sizeof(a) / sizeof((a)[0]))
 
@@ -115,6 +116,14 @@ static uint64_t iteration;
 static unsigned long n_calls, n_verified, n_jobs, n_jobs_verified, n_short;
 static unsigned long n_failures, n_skips, n_kills, n_rmmod, n_eagain, n_floods;
 static unsigned long n_sig_timers, n_eintr, n_slow, n_copies_ok;
+static unsigned long n_ring, n_ring_cancels, n_ring_cancelled;
+
+/*
+ * The io_uring transport: a COPY may go through COPY_RANGE_URING_CMD_COPY
+ * on a ring of 128-byte SQEs instead of the ioctl, with the same oracle.
+ */
+static struct cr_ring ring = { .fd = -1 };
+static bool ring_ok;
 static volatile unsigned long n_racer_ops;
 
 /* The call in progress, for failure reports and the watchdog. */
@@ -1794,6 +1803,52 @@ static const char *target_str(const struct zfd *t)
 	return t->kind == Z_DEV ? t->name : zdesc(t);
 }
 
+/*
+ * COPY_RANGE_URING_CMD_COPY of @a on @fd through the ring, and with
+ * @cancel an IORING_OP_ASYNC_CANCEL of it after @delay_us: the copy's CQE
+ * res, or fails the run if a completion does not come within 60 s.
+ */
+static int32_t ring_copy(int fd, const struct copy_range_args *a, bool cancel,
+			 long delay_us)
+{
+	struct io_uring_cqe cqes[2];
+	struct io_uring_sqe *sqe;
+	int32_t res = -EPROTO;
+	int want = 1, got = 0, n, i;
+
+	sqe = cr_ring_sqe(&ring, true);
+	if (!sqe) {
+		fail("ring: no free SQE");
+		return -EPROTO;
+	}
+	cr_prep_copy(sqe, fd, a, 1);
+	if (cr_ring_submit(&ring) < 0) {
+		fail("ring: submit: %s", strerror(errno));
+		return -EPROTO;
+	}
+	if (cancel) {
+		usleep(delay_us);
+		sqe = cr_ring_sqe(&ring, true);
+		if (sqe) {
+			cr_prep_cancel(sqe, 1, 2);
+			if (cr_ring_submit(&ring) == 1)
+				want = 2;
+		}
+	}
+	while (got < want) {
+		n = cr_ring_wait(&ring, cqes, want - got, 60000);
+		if (n <= 0) {
+			fail("ring: no completion within 60 s (%d)", n);
+			return -EPROTO;
+		}
+		for (i = 0; i < n; i++)
+			if (cqes[i].user_data == 1)
+				res = cqes[i].res;
+		got += n;
+	}
+	return res;
+}
+
 /* COPY_RANGE_IOC_COPY or COPY_RANGE_IOC_SUBMIT. */
 static void op_copy(struct rng *r, bool submit)
 {
@@ -1804,6 +1859,7 @@ static void op_copy(struct rng *r, bool submit)
 	uint64_t limit = RLIM_INFINITY;
 	struct copy_range_args a = {}, back;
 	bool sane = chance(r, 70), timer = false, signalled, must;
+	bool by_ring = !submit && ring_ok && chance(r, 25), cancel = false;
 	struct zfd t, s, d;
 	int alarms0;
 	enum memkind mk;
@@ -1837,20 +1893,29 @@ static void op_copy(struct rng *r, bool submit)
 	}
 	a.flags = pick_flags(r);
 	a.copied = 0xdeadbeefcafef00dULL;
-	mk = pick_mem(r, sane ? 4 : 15);
+	/* Through the ring the arguments are in the SQE, not in memory. */
+	mk = by_ring ? M_OK : pick_mem(r, sane ? 4 : 15);
 	if (chance(r, 3))
 		limit = pick_limit(r);
 	if (!submit && sane && chance(r, 4))
 		timer = true;
+	if (by_ring) {
+		/* A cancel instead of a signal, and more often. */
+		cancel = timer || (sane && chance(r, 15));
+		timer = false;
+	}
 	ptr = place(r, mk, &a, sizeof(a), &at);
-	describe("%s on %s: src_fd %s src_off %#" PRIx64 " dst_fd %s dst_off %#" PRIx64
+	describe("%s%s on %s: src_fd %s src_off %#" PRIx64 " dst_fd %s dst_off %#" PRIx64
 		 " len %#" PRIx64 " flags %s, arguments %s at %#" PRIx64,
-		 op_names[op], target_str(&t), zdesc(&s), (uint64_t)a.src_off, zdesc(&d),
+		 op_names[op], by_ring ? " by io_uring" : "", target_str(&t), zdesc(&s),
+		 (uint64_t)a.src_off, zdesc(&d),
 		 (uint64_t)a.dst_off, (uint64_t)a.len, flags_str(a.flags), mem_names[mk], ptr);
 	if (limit != RLIM_INFINITY)
 		describe_more(", RLIMIT_FSIZE %" PRIu64, limit);
 	if (timer)
 		describe_more(", a timer signal");
+	if (cancel)
+		describe_more(", a cancel");
 	if (d.pf >= 0)
 		old_dsize = pfiles[d.pf].size;
 
@@ -1860,8 +1925,17 @@ static void op_copy(struct rng *r, bool submit)
 	if (timer)
 		arm_timer(200 + below(r, 3000));
 	call_begin();
-	ret = syscall(SYS_ioctl, t.fd, cmd, ptr);
-	err = errno;
+	if (by_ring) {
+		int32_t res = ring_copy(t.fd, &a, cancel, below(r, 3000));
+
+		ret = res < 0 ? -1 : res;
+		err = res < 0 ? -res : 0;
+		n_ring++;
+		n_ring_cancels += cancel;
+	} else {
+		ret = syscall(SYS_ioctl, t.fd, cmd, ptr);
+		err = errno;
+	}
 	call_end();
 	if (timer)
 		disarm_timer();
@@ -1871,7 +1945,18 @@ static void op_copy(struct rng *r, bool submit)
 	count_call(op, ret, err);
 	describe_more(" -> %ld%s%s", ret, ret < 0 ? " " : "", ret < 0 ? errname(err) : "");
 
-	if (t.kind != Z_DEV) {
+	if (by_ring && t.kind != Z_DEV) {
+		/*
+		 * Not ours: EBADF, EOPNOTSUPP where there is no uring_cmd, and
+		 * whatever a file's own uring_cmd makes of our cmd_op (btrfs:
+		 * EINVAL; /dev/null: 0).  Never a count.
+		 */
+		if (ret > 0)
+			fail("%ld on %s through the ring", ret, zdesc(&t));
+		ret = -1;
+		err = ENOTTY;
+		want = -ENOTTY;
+	} else if (t.kind != Z_DEV) {
 		check_not_device(&t, ret, err, false);
 		if (ret >= 0 && submit)
 			close(ret);
@@ -1892,9 +1977,15 @@ static void op_copy(struct rng *r, bool submit)
 			want = oracle_range(&s, &d, a.flags, a.src_off, a.dst_off, a.len,
 					    limit, &amount);
 		must = want == OR_PASS && !(a.flags & COPY_RANGE_SHARE_REQUIRE) &&
-		       limit == RLIM_INFINITY &&
+		       limit == RLIM_INFINITY && !cancel &&
 		       (submit || (!s.direct && !d.direct && mk == M_OK && !timer));
-		check_result(ret, err, want, must, &allowed, signalled);
+		if (ret < 0 && err == ECANCELED && cancel) {
+			/* Cancelled before anything was copied: as a count of 0. */
+			n_ring_cancelled++;
+			ret = 0;
+		} else {
+			check_result(ret, err, want, must, &allowed, signalled);
+		}
 		if (ret < 0 && err == EAGAIN)
 			check_eagain();
 	}
@@ -1907,7 +1998,9 @@ static void op_copy(struct rng *r, bool submit)
 	if (ret >= 0) {
 		if ((uint64_t)ret > MAX_RW)
 			fail("returned %ld, more than MAX_RW_COUNT", ret);
-		if (mk == M_RO) {
+		if (by_ring) {
+			/* The command area is not written back. */
+		} else if (mk == M_RO) {
 			fail("returned %ld, but copied is in read-only memory", ret);
 		} else {
 			memcpy(&back, at, sizeof(back));
@@ -1921,7 +2014,7 @@ static void op_copy(struct rng *r, bool submit)
 		if (amount != UINT64_MAX) {
 			if ((uint64_t)ret > amount)
 				fail("copied %ld bytes, at most %" PRIu64 " could be", ret, amount);
-			else if (!ret && amount)
+			else if (!ret && amount && !cancel)
 				fail("returned 0, though %" PRIu64 " bytes could be copied", amount);
 			else if ((uint64_t)ret < amount)
 				n_short++;
@@ -3430,6 +3523,8 @@ static void cleanup(void)
 		describe("reaping job %s at the end", jobs[nr_jobs - 1].desc);
 		job_reap(&jobs[nr_jobs - 1]);
 	}
+	if (ring_ok)
+		cr_ring_exit(&ring);
 	describe("the final audit");
 	audit("at the end");
 	for (i = 0; i < nr_pfiles; i++) {
@@ -3502,6 +3597,10 @@ int main(int argc, char **argv)
 	}
 	zoo_setup();
 	read_max_jobs();
+	i = cr_ring_init(&ring, 8, IORING_SETUP_SQE128);
+	ring_ok = !i;
+	if (!ring_ok && in_vm)
+		fail("an io_uring ring of 128-byte SQEs: %s", strerror(-i));
 	diag("set-up: %d private files, %d descriptors, max_jobs_per_user %d, %lu skipped, %.1f s",
 	     nr_pfiles, nr_zoo, max_jobs, n_skips, now() - t);
 	if (n_failures || !nr_pfiles || !nr_z_dev || !nr_racy) {
@@ -3611,6 +3710,8 @@ int main(int argc, char **argv)
 			     1000 * activity_time[i] / activity_count[i]);
 	diag("%" PRIu64 " iterations in %.1f s; %lu calls with a timer signal (%lu EINTR), %lu short counts",
 	     iteration, t, n_sig_timers, n_eintr, n_short);
+	diag("%lu copies through io_uring, %lu with a cancel (%lu ECANCELED)", n_ring,
+	     n_ring_cancels, n_ring_cancelled);
 	diag("%lu children killed, %lu rmmod attempts, %lu floods to the job limit (%lu EAGAIN)",
 	     n_kills, n_rmmod, n_floods, n_eagain);
 	diag("%lu jobs checked to the byte, %lu racer operations, %lu skipped",
