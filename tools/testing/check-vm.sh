@@ -42,7 +42,7 @@ fault_s=${FAULT_SECONDS:-300}
 powercut_s=${POWERCUT_BUDGET:-300}
 echo "check: booting the debug kernel (log: $rundir/console.log)" >&2
 tools/vm/run-vm --kdir "$kdir" --keep "$rundir" \
-	--timeout "${CHECK_TIMEOUT:-$((2400 + fault_s + powercut_s))}" -- \
+	--timeout "${CHECK_TIMEOUT:-$((3000 + fault_s + powercut_s))}" -- \
 	env SELFTEST_TIMEOUT=600 POWERCUT_BUDGET="$powercut_s" "$top/tools/testing/run-selftests.sh" \
 	"$top/tools/testing/selftests/copy_range" \
 	-- "$top/tools/testing/vm/crcp_tree_test.sh" "$top/samples/target/release/crcp" \
