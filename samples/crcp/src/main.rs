@@ -4,9 +4,9 @@
 //!
 //! This file holds the top-level flow: parse the command line ([`args::Options`]), open
 //! `/dev/copy_range` if it can be and pick the engine that keeps copies in flight, plan every
-//! source (making directories, symlinks and
-//! special files on the way), copy the planned files, fix the directories' metadata, and
-//! exit as cp does. Each step is given the options and the [`Outcome`] so far.
+//! source (making directories, symlinks and special files on the way), copy the planned
+//! files, fix the directories' metadata, and exit as cp does. Each step is given the options
+//! and the [`Outcome`] so far.
 
 mod args;
 mod dirs;
