@@ -32,18 +32,6 @@
 /* How a child copies. */
 enum transport { BY_IOCTL, BY_JOB, BY_RING };
 
-static int write_str(const char *path, const char *s)
-{
-	int fd = open(path, O_WRONLY | O_CLOEXEC);
-	ssize_t n;
-
-	if (fd < 0)
-		return -1;
-	n = write(fd, s, strlen(s));
-	close(fd);
-	return n == (ssize_t)strlen(s) ? 0 : -1;
-}
-
 /* The "file" line of the test cgroup's memory.stat, or UINT64_MAX. */
 static uint64_t cgroup_file_bytes(void)
 {
@@ -108,7 +96,7 @@ static int copy_in_cgroup(const char *dir, enum transport how)
 	int64_t n;
 	int src, dst;
 
-	if (write_str(CGROUP_TEST "/cgroup.procs", "0"))
+	if (write_file(CGROUP_TEST "/cgroup.procs", "0"))
 		return 1;
 	src = open_at(dir, "src", O_RDONLY);
 	dst = open_at(dir, "dst", O_WRONLY);
@@ -144,8 +132,8 @@ FIXTURE_SETUP(cgroup)
 	if (access(CGROUP_ROOT "/cgroup.controllers", F_OK))
 		ASSERT_EQ(0, mount("cgroup2", CGROUP_ROOT, "cgroup2", 0, NULL))
 			TH_LOG("mount cgroup2: %s", strerror(errno));
-	ASSERT_EQ(0, write_str(CGROUP_ROOT "/cgroup.subtree_control",
-			       "+memory"));
+	ASSERT_EQ(0, write_file(CGROUP_ROOT "/cgroup.subtree_control",
+				"+memory"));
 	rmdir(CGROUP_TEST);
 	ASSERT_EQ(0, mkdir(CGROUP_TEST, 0755)) TH_LOG("%s", strerror(errno));
 	/*

@@ -624,18 +624,6 @@ static int ns_owner_steps(const char *dir, int ready, int mapped, int report)
 	return 0;
 }
 
-static int write_file(const char *path, const char *text)
-{
-	int fd = open(path, O_WRONLY | O_CLOEXEC);
-	ssize_t n;
-
-	if (fd < 0)
-		return -1;
-	n = write(fd, text, strlen(text));
-	close(fd);
-	return n == (ssize_t)strlen(text) ? 0 : -1;
-}
-
 /*
  * Ids a user maps in a user namespace of its own (subordinate ids) share
  * that user's budget: with max_jobs_per_user=LIMIT, all of them together

@@ -127,6 +127,19 @@ static inline int remove_file(const char *dir, const char *name)
 	return unlink(path);
 }
 
+/* Writes @text to the existing file @path (a sysfs or cgroup knob): 0 or -1. */
+static inline int write_file(const char *path, const char *text)
+{
+	int fd = open(path, O_WRONLY | O_CLOEXEC);
+	ssize_t n;
+
+	if (fd < 0)
+		return -1;
+	n = write(fd, text, strlen(text));
+	close(fd);
+	return n == (ssize_t)strlen(text) ? 0 : -1;
+}
+
 /*
  * The data pattern: 64-bit words from an xorshift64* step over the seed and
  * the word index, so the byte expected at any file offset can be computed
